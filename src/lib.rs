@@ -1,0 +1,6 @@
+//! HTTP caching with ETags for axum handlers.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use cached_etag_macros::cached_etag;
+pub use cached_etag_runtime::*;
