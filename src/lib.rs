@@ -4,3 +4,8 @@
 
 pub use cached_etag_macros::cached_etag;
 pub use cached_etag_runtime::*;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use cached_etag_runtime::__private::*;
+}

@@ -1,18 +1,51 @@
 //! The runtime of [cached-etag](https://docs.rs/cached-etag): everything that runs.
 //!
-//! - [`etag`]: the [`ETag`] value (RFC 9110 §8.8.3), its comparison functions and
-//!   the constructors for the ETag styles.
-//! - [`conditional`]: RFC 9110 §13 preconditions (`If-Match`, `If-None-Match`,
-//!   `If-Modified-Since`, `If-Unmodified-Since`) parsed and evaluated.
+//! - [`etag`]: the [`ETag`] value (RFC 9110 §8.8.3), its comparisons and the
+//!   constructors for the ETag styles.
+//! - [`conditional`]: RFC 9110 §13 preconditions (`If-Match`,
+//!   `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`).
+//! - [`Policy`]: how one handler is cached.
+//! - [`Cache`]: the engine: lookup, single-flight fills, 304s, invalidation
+//!   by key, tag and event, stats.
+//! - [`store`]: the [`Store`] trait and the bounded [`MemoryStore`].
+//! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
+//!   functions the attribute calls.
 //!
-//! Most users depend on the `cached-etag` facade crate and its attribute; this
+//! Most users depend on the `cached-etag` facade and its attribute; this
 //! crate is what the attribute calls into, and what hand-written handlers use.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+mod axum;
+mod cache;
 pub mod conditional;
 pub mod etag;
+mod event;
+mod key;
+mod policy;
+mod response;
+mod stats;
+pub mod store;
 
+#[doc(hidden)]
+pub mod __private;
+
+#[cfg(feature = "axum")]
+pub use crate::axum::{
+    AsCache, CacheRequest, IntoCheck, Representation, collection, composite, custom, default_cache,
+    hash, timestamp,
+};
+pub use cache::{
+    Cache, CacheBuilder, DEFAULT_COALESCE_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_KEY_BYTES,
+    DEFAULT_STORE_TIMEOUT, RequestHead,
+};
 pub use conditional::{Outcome, Preconditions};
-pub use etag::ETag;
+pub use etag::{Collection, ETag, Identified, Timestamp, UpdatedAt};
+pub use event::Event;
+pub use key::{Key, KeyBuilder};
+pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder};
+pub use response::Fresh;
+pub use stats::Stats;
+pub use store::{Entry, MemoryStore, Removed, Store, StoreError};

@@ -1,0 +1,24 @@
+//! What the attribute's expansion names, and nothing else: the runtime items
+//! it calls and the std items it uses, so that a user's own `Result`, `Vec`
+//! or `Option` cannot change what generated code means. Not a public API.
+
+pub use core::{concat, module_path};
+pub use std::option::Option::{self, None, Some};
+pub use std::string::String;
+pub use std::sync::{Arc, LazyLock};
+pub use std::time::Duration;
+pub use std::vec::Vec;
+pub use std::{format, vec};
+
+pub use crate::etag::style::{Collection, Identified, Timestamp, UpdatedAt};
+pub use crate::{Cache, ETag, Policy};
+
+#[cfg(feature = "axum")]
+pub use crate::axum::{
+    AsCache, CacheRequest as Request, IntoCheck, Representation, check, collection, composite,
+    custom, hash, timestamp,
+};
+
+/// The response every expanded handler returns.
+#[cfg(feature = "axum")]
+pub type Response = axum::response::Response;

@@ -1,0 +1,278 @@
+//! axum glue: the extractor the attribute injects, the traits that reach a
+//! handler's typed value through its wrappers, and the process-wide default
+//! cache. All framework code lives here; the engine speaks `http` types.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, Method, StatusCode, Uri};
+
+use crate::etag::style::{self, Collection, Identified, UpdatedAt};
+use crate::{Cache, ETag, Fresh, Policy, RequestHead};
+
+/// The cache used when neither `cache = …` nor an `Extension<Cache>` names
+/// one: 10 000 entries, 64 MiB, per process.
+pub fn default_cache() -> &'static Cache {
+    static DEFAULT: LazyLock<Cache> = LazyLock::new(Cache::new);
+    &DEFAULT
+}
+
+/// The request, as the cache needs it, and the [`Cache`] to use: the one an
+/// `Extension<Cache>` layer put in the request, else [`default_cache`].
+///
+/// The attribute injects this extractor; hand-written handlers take it as an
+/// argument and call [`respond`](Self::respond).
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use axum::{Json, Router, routing::get, response::Response};
+/// use cached_etag_runtime::{CacheRequest, Fresh, Policy};
+///
+/// static POLICY: LazyLock<Arc<Policy>> =
+///     LazyLock::new(|| Policy::builder("hello").tags(&["greetings"]).build());
+///
+/// async fn hello(request: CacheRequest) -> Response {
+///     request
+///         .respond(&POLICY, Vec::new(), None, async {
+///             cached_etag_runtime::hash(Json("hello"))
+///         })
+///         .await
+/// }
+///
+/// let app: Router = Router::new().route("/hello", get(hello));
+/// ```
+#[derive(Debug, Clone)]
+pub struct CacheRequest {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    cache: Option<Cache>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CacheRequest {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(CacheRequest {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            cache: parts.extensions.get::<Cache>().cloned(),
+        })
+    }
+}
+
+impl CacheRequest {
+    /// Uses `cache` instead of the request's or the default one.
+    pub fn with_cache(mut self, cache: impl AsCache) -> Self {
+        self.cache = Some(cache.as_cache());
+        self
+    }
+
+    /// The cache this request will use.
+    pub fn cache(&self) -> &Cache {
+        self.cache.as_ref().unwrap_or_else(|| default_cache())
+    }
+
+    /// Answers the request through the cache; see [`Cache::respond`].
+    pub async fn respond<F>(
+        self,
+        policy: &Arc<Policy>,
+        tags: Vec<String>,
+        check: Option<ETag>,
+        fill: F,
+    ) -> Response
+    where
+        F: Future<Output = Fresh<Body>> + Send + 'static,
+    {
+        let head = RequestHead {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+        };
+        self.cache().respond(head, policy, tags, check, fill).await
+    }
+}
+
+/// Something that names a [`Cache`]: the argument of `cache = …`.
+pub trait AsCache {
+    /// The cache (a cheap clone).
+    fn as_cache(&self) -> Cache;
+}
+
+impl AsCache for Cache {
+    fn as_cache(&self) -> Cache {
+        self.clone()
+    }
+}
+
+impl<T: AsCache + ?Sized> AsCache for &T {
+    fn as_cache(&self) -> Cache {
+        (**self).as_cache()
+    }
+}
+
+impl<T: AsCache + ?Sized> AsCache for Arc<T> {
+    fn as_cache(&self) -> Cache {
+        (**self).as_cache()
+    }
+}
+
+/// What a `check = …` expression may yield: the current ETag, or nothing
+/// (an error or `None` means "unknown": the handler runs).
+#[diagnostic::on_unimplemented(
+    message = "`check` must yield an `ETag`, `Option<ETag>` or `Result<ETag, E>`, not `{Self}`",
+    label = "this is the value of the `check` expression after `.await`"
+)]
+pub trait IntoCheck {
+    /// The ETag, if known.
+    fn into_check(self) -> Option<ETag>;
+}
+
+impl IntoCheck for ETag {
+    fn into_check(self) -> Option<ETag> {
+        Some(self)
+    }
+}
+
+impl IntoCheck for Option<ETag> {
+    fn into_check(self) -> Option<ETag> {
+        self
+    }
+}
+
+impl<E> IntoCheck for Result<ETag, E> {
+    fn into_check(self) -> Option<ETag> {
+        self.ok()
+    }
+}
+
+impl<E> IntoCheck for Result<Option<ETag>, E> {
+    fn into_check(self) -> Option<ETag> {
+        self.ok().flatten()
+    }
+}
+
+/// A handler's output whose typed value an ETag style can read: `Json<T>`,
+/// and `Result`s and tuples around it.
+#[diagnostic::on_unimplemented(
+    message = "this ETag style needs a typed value, which `{Self}` does not expose",
+    label = "the return type must expose the value the ETag is computed from",
+    note = "return `Json<T>`, `Result<Json<T>, E>` or `(StatusCode, Json<T>)`, implement `cached_etag::Representation`, or use `etag = \"hash\"`"
+)]
+pub trait Representation: IntoResponse {
+    /// The value.
+    type Value: ?Sized;
+
+    /// The value, when the output carries one (an `Err` does not).
+    fn value(&self) -> Option<&Self::Value>;
+}
+
+impl<T> Representation for Json<T>
+where
+    Json<T>: IntoResponse,
+{
+    type Value = T;
+
+    fn value(&self) -> Option<&T> {
+        Some(&self.0)
+    }
+}
+
+impl<R: Representation, E: IntoResponse> Representation for Result<R, E> {
+    type Value = R::Value;
+
+    fn value(&self) -> Option<&R::Value> {
+        self.as_ref().ok()?.value()
+    }
+}
+
+impl<R: Representation> Representation for (StatusCode, R) {
+    type Value = R::Value;
+
+    fn value(&self) -> Option<&R::Value> {
+        self.1.value()
+    }
+}
+
+impl<R: Representation> Representation for (HeaderMap, R) {
+    type Value = R::Value;
+
+    fn value(&self) -> Option<&R::Value> {
+        self.1.value()
+    }
+}
+
+impl<R: Representation> Representation for (StatusCode, HeaderMap, R) {
+    type Value = R::Value;
+
+    fn value(&self) -> Option<&R::Value> {
+        self.2.value()
+    }
+}
+
+fn fresh<R: Representation>(
+    output: R,
+    validators: impl FnOnce(&R::Value) -> (ETag, Option<std::time::SystemTime>),
+) -> Fresh<Body> {
+    let validators = output.value().map(validators);
+    let fresh = Fresh::new(output.into_response());
+    match validators {
+        Some(v) => fresh.with_validators(v),
+        None => fresh,
+    }
+}
+
+/// The `hash` style: the ETag is a SHA-256 of the body, computed once when
+/// the response is stored.
+pub fn hash<R: IntoResponse>(output: R) -> Fresh<Body> {
+    Fresh::new(output.into_response())
+}
+
+/// The `timestamp` style: the ETag and `Last-Modified` come from the value's
+/// [`UpdatedAt`].
+pub fn timestamp<R>(output: R) -> Fresh<Body>
+where
+    R: Representation,
+    R::Value: UpdatedAt,
+{
+    fresh(output, style::timestamp_of)
+}
+
+/// The `composite` style: `"{id}-{updated_at}"` from [`Identified`] and [`UpdatedAt`].
+pub fn composite<R>(output: R) -> Fresh<Body>
+where
+    R: Representation,
+    R::Value: Identified + UpdatedAt,
+{
+    fresh(output, style::composite_of)
+}
+
+/// The `collection` style: the count and latest change of a [`Collection`].
+pub fn collection<R>(output: R) -> Fresh<Body>
+where
+    R: Representation,
+    R::Value: Collection,
+{
+    fresh(output, style::collection_of)
+}
+
+/// A custom style: `etag` computes the ETag from the value.
+pub fn custom<R, F>(output: R, etag: F) -> Fresh<Body>
+where
+    R: Representation,
+    F: FnOnce(&R::Value) -> ETag,
+{
+    fresh(output, |value| (etag(value), None))
+}
+
+/// The ETag a `check = …` expression yielded.
+pub fn check<C: IntoCheck>(value: C) -> Option<ETag> {
+    value.into_check()
+}

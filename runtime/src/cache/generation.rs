@@ -1,0 +1,125 @@
+//! Discarding fills that an invalidation overtook.
+//!
+//! A response that began before its key or one of its tags was invalidated
+//! describes the old state and must not be stored as fresh. Every
+//! invalidation bumps a global epoch and stamps it into a fixed array of
+//! slots picked by hashing the key or tag; a fill remembers the epoch at its
+//! start and may commit only if none of its slots was stamped since. The
+//! array is fixed (no growth with the number of tags); two names sharing a
+//! slot only cost an extra miss. Invalidations hold the fence exclusively
+//! while stamping, commits hold it shared while checking and inserting, so an
+//! invalidation either sees the committed entry (and removes it) or the fill
+//! sees the stamp (and discards itself).
+
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+const SLOTS: usize = 4096;
+
+#[derive(Debug)]
+pub(crate) struct Generations {
+    epoch: AtomicU64,
+    cleared: AtomicU64,
+    slots: Box<[AtomicU64]>,
+    fence: RwLock<()>,
+}
+
+/// A fill's snapshot of the epoch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start(u64);
+
+impl Default for Generations {
+    fn default() -> Self {
+        Generations {
+            epoch: AtomicU64::new(0),
+            cleared: AtomicU64::new(0),
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            fence: RwLock::new(()),
+        }
+    }
+}
+
+fn slot(name: &[u8]) -> usize {
+    // A fixed hasher: slots must be the same for the whole process, and a
+    // collision costs one extra miss, nothing more.
+    (BuildHasherDefault::<DefaultHasher>::default().hash_one(name) as usize) % SLOTS
+}
+
+impl Generations {
+    pub(crate) fn start(&self) -> Start {
+        Start(self.epoch.load(Ordering::SeqCst))
+    }
+
+    /// Marks `names` (keys or tags) as invalidated now.
+    pub(crate) fn bump<'a>(&self, names: impl IntoIterator<Item = &'a [u8]>) {
+        let _fence = self.fence.write();
+        let now = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        for name in names {
+            self.slots[slot(name)].store(now, Ordering::SeqCst);
+        }
+    }
+
+    /// Marks everything as invalidated now.
+    pub(crate) fn bump_all(&self) {
+        let _fence = self.fence.write();
+        let now = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.cleared.store(now, Ordering::SeqCst);
+    }
+
+    /// Runs `insert` if no name was invalidated since `start`; says whether it ran.
+    pub(crate) fn commit<'a>(
+        &self,
+        start: Start,
+        names: impl IntoIterator<Item = &'a [u8]>,
+        insert: impl FnOnce(),
+    ) -> bool {
+        let _fence = self.fence.read();
+        if self.cleared.load(Ordering::SeqCst) > start.0 {
+            return false;
+        }
+        if names
+            .into_iter()
+            .any(|name| self.slots[slot(name)].load(Ordering::SeqCst) > start.0)
+        {
+            return false;
+        }
+        insert();
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalidation_after_start_blocks_commit() {
+        let g = Generations::default();
+        let start = g.start();
+        g.bump([b"tag:1".as_slice()]);
+        assert!(!g.commit(start, [b"tag:1".as_slice()], || ()));
+        assert!(g.commit(g.start(), [b"tag:1".as_slice()], || ()));
+    }
+
+    #[test]
+    fn unrelated_invalidation_does_not_block() {
+        let g = Generations::default();
+        let start = g.start();
+        g.bump([b"a".as_slice()]);
+        let other = (0..100u32)
+            .map(|i| format!("b{i}"))
+            .find(|n| slot(n.as_bytes()) != slot(b"a"))
+            .unwrap();
+        assert!(g.commit(start, [other.as_bytes()], || ()));
+    }
+
+    #[test]
+    fn clear_blocks_everything_started_before() {
+        let g = Generations::default();
+        let start = g.start();
+        g.bump_all();
+        assert!(!g.commit(start, [b"x".as_slice()], || ()));
+    }
+}

@@ -1,0 +1,94 @@
+//! Invalidation events: a description of a change, applied by
+//! [`Cache::apply`](crate::Cache::apply) or streamed into
+//! [`Cache::listen`](crate::Cache::listen).
+//!
+//! An event names what changed (tags, a key, or everything) and, where the
+//! writer knows it, the new ETag. Entries whose ETag equals the new one are
+//! kept: a write that did not change the representation costs no miss.
+
+use crate::{ETag, Key};
+
+/// A change to apply to a cache.
+///
+/// ```
+/// use cached_etag_runtime::{ETag, Event};
+///
+/// // Camera 2 changed; entries already holding the new version stay.
+/// let event = Event::tags(["cameras", "camera:2"]).with_etag(ETag::from_string("2-1732442400"));
+/// assert_eq!(event.tags, ["cameras", "camera:2"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Event {
+    /// Tags whose entries are invalidated.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub tags: Vec<String>,
+    /// One entry to invalidate.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub key: Option<Key>,
+    /// The representation's new ETag: entries that already carry it are kept.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub etag: Option<ETag>,
+    /// Invalidate everything.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub clear: bool,
+}
+
+impl Event {
+    /// Invalidates every entry carrying any of `tags`.
+    pub fn tags<I, T>(tags: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Event {
+            tags: tags.into_iter().map(Into::into).collect(),
+            ..Event::default()
+        }
+    }
+
+    /// Invalidates the entry under `key`.
+    pub fn key(key: Key) -> Self {
+        Event {
+            key: Some(key),
+            ..Event::default()
+        }
+    }
+
+    /// Invalidates everything.
+    pub fn clear() -> Self {
+        Event {
+            clear: true,
+            ..Event::default()
+        }
+    }
+
+    /// Keeps entries whose ETag equals `etag` (the representation did not change).
+    pub fn with_etag(mut self, etag: ETag) -> Self {
+        self.etag = Some(etag);
+        self
+    }
+}
+
+/// ETags travel as their header text (`W/"…"`), so events can cross a
+/// message bus as JSON.
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use crate::ETag;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    impl Serialize for ETag {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_str(self)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for ETag {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(deserializer)?;
+            text.parse()
+                .map_err(|_| D::Error::custom("invalid entity-tag"))
+        }
+    }
+}

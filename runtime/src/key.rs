@@ -1,0 +1,215 @@
+//! Cache keys: which stored response answers which request.
+//!
+//! A key is the handler's name, the method (HEAD shares GET's entry), the
+//! host, the path, the raw query and the values of the policy's `vary`
+//! headers. Every part is length-prefixed, so no two different requests can
+//! produce the same bytes: `("ab", "c")` and `("a", "bc")` differ.
+
+use std::fmt;
+
+use http::{HeaderMap, Method};
+
+use crate::Policy;
+
+/// The bytes that identify one stored response.
+///
+/// ```
+/// use cached_etag_runtime::Key;
+///
+/// let a = Key::builder("h").part("ab").part("c").finish();
+/// let b = Key::builder("h").part("a").part("bc").finish();
+/// assert_ne!(a, b);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Key(Box<[u8]>);
+
+impl Key {
+    /// Starts a key for the handler called `handler`.
+    pub fn builder(handler: &str) -> KeyBuilder {
+        let mut bytes = Vec::with_capacity(handler.len() + 96);
+        push_part(&mut bytes, handler.as_bytes());
+        KeyBuilder(bytes)
+    }
+
+    /// The key of a `GET` (or `HEAD`) request to `path_and_query` on `host`,
+    /// for a handler whose policy varies on nothing: what the attribute
+    /// computes for such a request, so that hand-written code can name the
+    /// entry to invalidate.
+    ///
+    /// ```
+    /// use cached_etag_runtime::Key;
+    ///
+    /// let key = Key::for_get("app::get_settings", "example.com", "/api/settings");
+    /// assert_eq!(key, Key::for_get("app::get_settings", "example.com", "/api/settings"));
+    /// ```
+    pub fn for_get(handler: &str, host: &str, path_and_query: &str) -> Key {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        Key::builder(handler)
+            .part("GET")
+            .part(host)
+            .part(path)
+            .optional(query)
+            .finish()
+    }
+
+    /// The key of a request under `policy`.
+    pub(crate) fn for_request(
+        policy: &Policy,
+        method: &Method,
+        host: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Key {
+        // RFC 9110 §9.3.2: HEAD is GET without content, so it shares GET's entry.
+        let method = if method == Method::HEAD {
+            "GET"
+        } else {
+            method.as_str()
+        };
+        let mut builder = Key::builder(policy.name())
+            .part(method)
+            .part(host)
+            .part(path)
+            .optional(query);
+        for name in policy.vary() {
+            // Several lines of one field are one list (RFC 9110 §5.3); keep
+            // their count in the key so that line boundaries cannot shift.
+            let values = headers.get_all(name);
+            builder = builder.count(values.iter().count());
+            for value in values {
+                builder = builder.part(value.as_bytes());
+            }
+        }
+        builder.finish()
+    }
+
+    /// The key's bytes: what a remote store keys on.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The key's length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the key is empty (never, for a key made by the builder).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({})", self.0.escape_ascii())
+    }
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for Key {
+    fn from(bytes: &[u8]) -> Self {
+        Key(bytes.into())
+    }
+}
+
+/// Appends length-prefixed parts to a [`Key`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct KeyBuilder(Vec<u8>);
+
+impl KeyBuilder {
+    /// Appends one part.
+    pub fn part(mut self, part: impl AsRef<[u8]>) -> Self {
+        push_part(&mut self.0, part.as_ref());
+        self
+    }
+
+    /// Appends a part that may be absent; absent and empty stay distinct.
+    pub fn optional(mut self, part: Option<impl AsRef<[u8]>>) -> Self {
+        match part {
+            None => self.0.push(0),
+            Some(part) => {
+                self.0.push(1);
+                push_part(&mut self.0, part.as_ref());
+            }
+        }
+        self
+    }
+
+    /// Appends a count, for parts that are lists.
+    pub fn count(mut self, n: usize) -> Self {
+        self.0.extend_from_slice(&(n as u64).to_le_bytes());
+        self
+    }
+
+    /// Finishes the key.
+    pub fn finish(self) -> Key {
+        Key(self.0.into_boxed_slice())
+    }
+}
+
+fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
+    bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(part);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn key(path: &str, query: Option<&str>, headers: &HeaderMap) -> Key {
+        let policy = Policy::builder("h").vary(&["accept-language"]).build();
+        Key::for_request(&policy, &Method::GET, "host", path, query, headers)
+    }
+
+    #[test]
+    fn parts_never_run_together() {
+        let a = Key::builder("h").part("ab").part("c").finish();
+        let b = Key::builder("h").part("a").part("bc").finish();
+        assert_ne!(a, b);
+        let empty = HeaderMap::new();
+        assert_ne!(key("/ab", Some("c"), &empty), key("/a", Some("bc"), &empty));
+        assert_ne!(key("/a", None, &empty), key("/a", Some(""), &empty));
+    }
+
+    #[test]
+    fn head_shares_get() {
+        let policy = Policy::builder("h").build();
+        let h = HeaderMap::new();
+        let get = Key::for_request(&policy, &Method::GET, "x", "/p", None, &h);
+        let head = Key::for_request(&policy, &Method::HEAD, "x", "/p", None, &h);
+        assert_eq!(get, head);
+        assert_eq!(get, Key::for_get("h", "x", "/p"));
+    }
+
+    #[test]
+    fn vary_values_are_part_of_the_key() {
+        let mut en = HeaderMap::new();
+        en.insert("accept-language", HeaderValue::from_static("en"));
+        let mut fr = HeaderMap::new();
+        fr.insert("accept-language", HeaderValue::from_static("fr"));
+        assert_ne!(key("/", None, &en), key("/", None, &fr));
+        assert_ne!(key("/", None, &en), key("/", None, &HeaderMap::new()));
+        let mut two = HeaderMap::new();
+        two.append("accept-language", HeaderValue::from_static("e"));
+        two.append("accept-language", HeaderValue::from_static("n"));
+        assert_ne!(key("/", None, &en), key("/", None, &two));
+    }
+
+    #[test]
+    fn handlers_never_share() {
+        let a = Key::builder("a").part("/").finish();
+        let b = Key::builder("b").part("/").finish();
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,338 @@
+//! What one handler's caching looks like: lifetime, ETag strength, tags, the
+//! request headers the response varies on, and the `Cache-Control` it sends.
+//!
+//! A [`Policy`] is built once per handler (the attribute keeps it in a
+//! `static`) and shared by every request, so everything that can be computed
+//! ahead of time is: the `Cache-Control` and `Vary` header values, the parsed
+//! header names.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+/// The lifetime used when a policy does not set one.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// How one handler is cached. Built with [`Policy::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cached_etag_runtime::Policy;
+///
+/// let policy = Policy::builder("images::get")
+///     .ttl(Duration::from_secs(300))
+///     .tags(&["images"])
+///     .vary(&["accept-language"])
+///     .build();
+/// assert_eq!(policy.cache_control(), "private, max-age=300");
+/// assert_eq!(policy.ttl(), Duration::from_secs(300));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy {
+    name: &'static str,
+    ttl: Duration,
+    strong: bool,
+    shared: bool,
+    surrogate_keys: bool,
+    tags: Vec<Arc<str>>,
+    vary: Vec<HeaderName>,
+    vary_value: Option<HeaderValue>,
+    cache_control: HeaderValue,
+    keys_on_user: bool,
+}
+
+impl Policy {
+    /// Starts a policy for the handler called `name` (the attribute passes
+    /// `module_path!()::fn_name`). The name is part of every cache key, so two
+    /// handlers never share entries.
+    pub fn builder(name: &'static str) -> PolicyBuilder {
+        PolicyBuilder {
+            name,
+            ttl: DEFAULT_TTL,
+            strong: false,
+            shared: false,
+            surrogate_keys: false,
+            tags: &[],
+            vary: &[],
+            cache_control: None,
+            max_age: None,
+            public: false,
+            no_cache: false,
+            immutable: false,
+        }
+    }
+
+    /// The handler's name, as given to [`Policy::builder`].
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// How long a stored response stays fresh in the server-side cache.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Whether ETags are sent strong (`"x"`) rather than weak (`W/"x"`).
+    pub fn is_strong(&self) -> bool {
+        self.strong
+    }
+
+    /// Whether the response is declared not to depend on the user, so that
+    /// requests carrying `Authorization` or `Cookie` may share entries.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Whether responses carry their tags in `Surrogate-Key` and `Cache-Tag`.
+    pub fn surrogate_keys(&self) -> bool {
+        self.surrogate_keys
+    }
+
+    /// The literal tags of every response of this handler.
+    pub fn tags(&self) -> &[Arc<str>] {
+        &self.tags
+    }
+
+    /// The request headers the response varies on; their values are part of
+    /// the cache key and their names are sent in `Vary`.
+    pub fn vary(&self) -> &[HeaderName] {
+        &self.vary
+    }
+
+    /// The `Cache-Control` value sent with responses (and their 304s).
+    pub fn cache_control(&self) -> &HeaderValue {
+        &self.cache_control
+    }
+
+    /// The `Vary` value sent with responses, if the policy varies on anything.
+    pub fn vary_header(&self) -> Option<&HeaderValue> {
+        self.vary_value.as_ref()
+    }
+
+    /// Whether the key includes `Authorization` or `Cookie`, which makes
+    /// per-user requests safe to store: each user gets their own entry.
+    pub(crate) fn keys_on_user(&self) -> bool {
+        self.keys_on_user
+    }
+
+    /// The `Cache-Control` of a response to a request that carries
+    /// credentials, when the policy is not `shared`: never `public`.
+    pub(crate) fn private_cache_control(&self) -> HeaderValue {
+        let text = self.cache_control.to_str().unwrap_or_default();
+        if text
+            .split(',')
+            .any(|d| d.trim().eq_ignore_ascii_case("private"))
+        {
+            return self.cache_control.clone();
+        }
+        let rest: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("public"))
+            .collect();
+        let value = if rest.is_empty() {
+            "private".to_owned()
+        } else {
+            format!("private, {}", rest.join(", "))
+        };
+        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("private"))
+    }
+}
+
+/// Builds a [`Policy`]; see [`Policy::builder`]. Each method mirrors one
+/// argument of the `#[cached_etag]` attribute.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PolicyBuilder {
+    name: &'static str,
+    ttl: Duration,
+    strong: bool,
+    shared: bool,
+    surrogate_keys: bool,
+    tags: &'static [&'static str],
+    vary: &'static [&'static str],
+    cache_control: Option<&'static str>,
+    max_age: Option<Duration>,
+    public: bool,
+    no_cache: bool,
+    immutable: bool,
+}
+
+impl PolicyBuilder {
+    /// How long a stored response stays fresh (default 60 s). Also the
+    /// `max-age` sent to clients unless [`max_age`](Self::max_age) says otherwise.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sends strong ETags. Use it only where the bytes are the identity:
+    /// compression layers and proxies that rewrite bodies break strong tags.
+    pub fn strong(mut self) -> Self {
+        self.strong = true;
+        self
+    }
+
+    /// Declares that the response does not depend on who asks, so requests
+    /// with `Authorization` or `Cookie` are served from and stored into the
+    /// shared cache.
+    pub fn shared(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
+    /// Sends the response's tags in `Surrogate-Key` (Fastly) and `Cache-Tag`
+    /// (Cloudflare) so a CDN can purge by the same tags.
+    pub fn surrogate_keys(mut self) -> Self {
+        self.surrogate_keys = true;
+        self
+    }
+
+    /// Literal tags of every response.
+    pub fn tags(mut self, tags: &'static [&'static str]) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// Request headers the response varies on (lower-case names).
+    ///
+    /// # Panics
+    /// If a name is not a valid lower-case header name; the attribute checks
+    /// this at compile time.
+    pub fn vary(mut self, names: &'static [&'static str]) -> Self {
+        self.vary = names;
+        self
+    }
+
+    /// The whole `Cache-Control` value, replacing the default.
+    pub fn cache_control(mut self, value: &'static str) -> Self {
+        self.cache_control = Some(value);
+        self
+    }
+
+    /// The `max-age` sent to clients, when it differs from the server-side ttl.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// `public` instead of `private`: shared caches (CDNs) may store it.
+    pub fn public(mut self) -> Self {
+        self.public = true;
+        self
+    }
+
+    /// Adds `no-cache`: clients must revalidate before each use (a 304 is cheap).
+    pub fn no_cache(mut self) -> Self {
+        self.no_cache = true;
+        self
+    }
+
+    /// Adds `immutable`: the representation never changes at this URL.
+    pub fn immutable(mut self) -> Self {
+        self.immutable = true;
+        self
+    }
+
+    /// Finishes the policy.
+    ///
+    /// # Panics
+    /// On an invalid `vary` name or `cache_control` value; the attribute
+    /// rejects both at compile time.
+    pub fn build(self) -> Arc<Policy> {
+        let vary: Vec<HeaderName> = self
+            .vary
+            .iter()
+            .map(|name| HeaderName::from_static(name))
+            .collect();
+        let vary_value = (!vary.is_empty()).then(|| {
+            let joined = vary
+                .iter()
+                .map(HeaderName::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            HeaderValue::from_str(&joined).expect("header names are valid header values")
+        });
+        let keys_on_user = vary
+            .iter()
+            .any(|n| n == http::header::AUTHORIZATION || n == http::header::COOKIE);
+        let cache_control = match self.cache_control {
+            Some(value) => HeaderValue::from_static(value),
+            None => {
+                let mut parts = vec![if self.public { "public" } else { "private" }.to_owned()];
+                if self.no_cache {
+                    parts.push("no-cache".to_owned());
+                }
+                let max_age = self.max_age.unwrap_or(self.ttl).as_secs();
+                parts.push(format!("max-age={max_age}"));
+                if self.immutable {
+                    parts.push("immutable".to_owned());
+                }
+                HeaderValue::from_str(&parts.join(", ")).expect("directives are ASCII")
+            }
+        };
+        Arc::new(Policy {
+            name: self.name,
+            ttl: self.ttl,
+            strong: self.strong,
+            shared: self.shared,
+            surrogate_keys: self.surrogate_keys,
+            tags: self.tags.iter().map(|t| Arc::from(*t)).collect(),
+            vary,
+            vary_value,
+            cache_control,
+            keys_on_user,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_cache_control_is_private_with_ttl() {
+        let p = Policy::builder("h").build();
+        assert_eq!(p.cache_control(), "private, max-age=60");
+        assert!(!p.is_strong());
+    }
+
+    #[test]
+    fn directives_compose() {
+        let p = Policy::builder("h")
+            .ttl(Duration::from_secs(10))
+            .max_age(Duration::from_secs(3600))
+            .public()
+            .immutable()
+            .build();
+        assert_eq!(p.cache_control(), "public, max-age=3600, immutable");
+        let p = Policy::builder("h").no_cache().build();
+        assert_eq!(p.cache_control(), "private, no-cache, max-age=60");
+        let p = Policy::builder("h").cache_control("no-store").build();
+        assert_eq!(p.cache_control(), "no-store");
+    }
+
+    #[test]
+    fn vary_header_lists_names() {
+        let p = Policy::builder("h")
+            .vary(&["accept-language", "accept"])
+            .build();
+        assert_eq!(p.vary_header().unwrap(), "accept-language, accept");
+        assert!(!p.keys_on_user());
+        assert!(
+            Policy::builder("h")
+                .vary(&["authorization"])
+                .build()
+                .keys_on_user()
+        );
+    }
+
+    #[test]
+    fn credentials_never_get_public() {
+        let p = Policy::builder("h").public().build();
+        assert_eq!(p.private_cache_control(), "private, max-age=60");
+        let p = Policy::builder("h").build();
+        assert_eq!(p.private_cache_control(), "private, max-age=60");
+    }
+}

@@ -1,0 +1,317 @@
+//! Turning a handler's response into a cacheable one, and back.
+//!
+//! A [`Fresh`] response is finished once, when it is made: its ETag computed
+//! (from the typed value, a `check`, or a SHA-256 of the body), its
+//! `ETag`/`Cache-Control`/`Last-Modified`/`Vary` headers set, and its
+//! storability decided. Hits replay the stored headers and body as they are.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use crate::conditional::not_modified_headers;
+use crate::store::Entry;
+use crate::{ETag, Policy};
+
+/// A response the handler just made, with the validators its ETag style
+/// computed from the typed value (none for the hash style, which hashes the
+/// body).
+///
+/// ```
+/// use cached_etag_runtime::{ETag, Fresh};
+///
+/// let response = http::Response::new(String::from("hello"));
+/// let fresh = Fresh::new(response).with_etag(ETag::from_string("v1"));
+/// assert_eq!(fresh.etag().unwrap().to_string(), "W/\"v1\"");
+/// ```
+#[derive(Debug)]
+pub struct Fresh<B> {
+    pub(crate) response: Response<B>,
+    pub(crate) etag: Option<ETag>,
+    pub(crate) last_modified: Option<SystemTime>,
+}
+
+impl<B> Fresh<B> {
+    /// A response whose ETag is the hash of its body.
+    pub fn new(response: Response<B>) -> Self {
+        Fresh {
+            response,
+            etag: None,
+            last_modified: None,
+        }
+    }
+
+    /// Sets the ETag (weak or strong as the policy says).
+    pub fn with_etag(mut self, etag: ETag) -> Self {
+        self.etag = Some(etag);
+        self
+    }
+
+    /// Sets the time of the last change, sent as `Last-Modified`.
+    pub fn with_last_modified(mut self, time: SystemTime) -> Self {
+        self.last_modified = Some(time);
+        self
+    }
+
+    /// Sets both validators at once, as the style functions return them.
+    pub fn with_validators(mut self, (etag, last_modified): (ETag, Option<SystemTime>)) -> Self {
+        self.etag = Some(etag);
+        self.last_modified = last_modified;
+        self
+    }
+
+    /// The ETag set so far, if any.
+    pub fn etag(&self) -> Option<&ETag> {
+        self.etag.as_ref()
+    }
+
+    /// The response.
+    pub fn response(&self) -> &Response<B> {
+        &self.response
+    }
+}
+
+/// What finishing a fresh response produced.
+pub(crate) enum Finished<B> {
+    /// A response that may be stored: its body is in memory.
+    Storable(Entry),
+    /// A response that must not be stored, possibly with validators set.
+    Unstorable(Response<B>),
+}
+
+/// How to finish a fresh response.
+pub(crate) struct Finish<'a> {
+    pub policy: &'a Policy,
+    pub tags: &'a [Arc<str>],
+    pub check: Option<&'a ETag>,
+    /// The request carried credentials the policy does not key on.
+    pub per_user: bool,
+    /// The largest body to buffer (hash it, store it).
+    pub max_body: usize,
+}
+
+impl Finish<'_> {
+    pub(crate) async fn run<B>(&self, fresh: Fresh<B>) -> Finished<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send,
+        B::Error: std::fmt::Display,
+    {
+        let Fresh {
+            response,
+            etag,
+            last_modified,
+        } = fresh;
+        let (mut parts, body) = response.into_parts();
+        // Only a 200 gets validators and a place in the store: a cached error
+        // page would deny service to everyone.
+        if parts.status != StatusCode::OK {
+            return Finished::Unstorable(Response::from_parts(parts, body));
+        }
+        let storable = !self.per_user && storable_headers(&parts.headers);
+        // Buffer only bodies whose length is known and small enough; a
+        // longer or streaming body passes through untouched.
+        let buffered = match body.size_hint().exact() {
+            Some(len) if len <= self.max_body as u64 => match body.collect().await {
+                Ok(collected) => Ok(collected.to_bytes()),
+                Err(error) => {
+                    tracing::warn!(%error, "response body failed while being buffered");
+                    parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+                    parts.headers.clear();
+                    return Finished::Unstorable(Response::from_parts(
+                        parts,
+                        B::from(Bytes::new()),
+                    ));
+                }
+            },
+            _ => Err(body),
+        };
+        let etag = match (self.check, etag, &buffered) {
+            (Some(check), _, _) => check.clone(),
+            (None, Some(etag), _) => etag,
+            (None, None, Ok(bytes)) => ETag::from_content(bytes),
+            (None, None, Err(_)) => {
+                let body = buffered.err().expect("matched Err");
+                return Finished::Unstorable(Response::from_parts(parts, body));
+            }
+        };
+        let etag = etag.with_weak(!self.policy.is_strong());
+        self.set_headers(&mut parts.headers, &etag, last_modified);
+        match buffered {
+            Ok(body) if storable => Finished::Storable(Entry {
+                status: parts.status,
+                headers: replayed(parts.headers),
+                body,
+                etag,
+                last_modified,
+                tags: self.tags.to_vec(),
+                stored_at: SystemTime::now(),
+                ttl: self.policy.ttl(),
+            }),
+            Ok(bytes) => Finished::Unstorable(Response::from_parts(parts, B::from(bytes))),
+            Err(body) => Finished::Unstorable(Response::from_parts(parts, body)),
+        }
+    }
+
+    fn set_headers(&self, headers: &mut HeaderMap, etag: &ETag, last_modified: Option<SystemTime>) {
+        headers.insert(header::ETAG, etag.to_header_value());
+        // A handler's own Cache-Control wins over the policy's.
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            let value = if self.per_user {
+                self.policy.private_cache_control()
+            } else {
+                self.policy.cache_control().clone()
+            };
+            headers.insert(header::CACHE_CONTROL, value);
+        }
+        if let Some(time) = last_modified {
+            if !headers.contains_key(header::LAST_MODIFIED) {
+                let date = httpdate::fmt_http_date(time);
+                if let Ok(value) = HeaderValue::from_str(&date) {
+                    headers.insert(header::LAST_MODIFIED, value);
+                }
+            }
+        }
+        if let Some(vary) = self.policy.vary_header() {
+            headers.append(header::VARY, vary.clone());
+        }
+        if self.policy.surrogate_keys() {
+            let tags: Vec<&str> = self
+                .policy
+                .tags()
+                .iter()
+                .chain(self.tags)
+                .map(|t| &**t)
+                // Surrogate-Key separates by spaces, Cache-Tag by commas:
+                // a tag containing either cannot be sent.
+                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic() && b != b','))
+                .collect();
+            if !tags.is_empty() {
+                if let Ok(v) = HeaderValue::from_str(&tags.join(" ")) {
+                    headers.insert(HeaderName::from_static("surrogate-key"), v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&tags.join(",")) {
+                    headers.insert(HeaderName::from_static("cache-tag"), v);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the handler's own headers allow storing the response in a shared
+/// cache (RFC 9111 §3: `no-store`, `private`; §4.1: `Vary: *`), and it sets
+/// no cookie, which would hand one user's session to another.
+fn storable_headers(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::SET_COOKIE) {
+        return false;
+    }
+    let directive = |name: &str| {
+        headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
+            v.as_bytes().split(|b| *b == b',').any(|d| {
+                let d = d.trim_ascii();
+                let d = d.split(|b| *b == b'=').next().unwrap_or(d);
+                d.eq_ignore_ascii_case(name.as_bytes())
+            })
+        })
+    };
+    if directive("no-store") || directive("private") {
+        return false;
+    }
+    !headers.get_all(header::VARY).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|d| d.trim_ascii() == b"*")
+    })
+}
+
+/// The headers a stored entry replays: all but those that describe one
+/// message rather than the representation (RFC 9110 §7.6.1 hop-by-hop
+/// fields, `Date`, `Content-Length`, which the server recomputes).
+fn replayed(mut headers: HeaderMap) -> HeaderMap {
+    for name in [
+        header::CONNECTION,
+        header::DATE,
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::TE,
+        header::TRAILER,
+        header::PROXY_AUTHENTICATE,
+        header::SET_COOKIE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers
+}
+
+/// A 200 from a stored entry.
+pub(crate) fn from_entry<B: From<Bytes>>(entry: &Entry) -> Response<B> {
+    let mut response = Response::new(B::from(entry.body.clone()));
+    *response.status_mut() = entry.status;
+    *response.headers_mut() = entry.headers.clone();
+    response
+}
+
+/// A `304 Not Modified` carrying what RFC 9110 §15.4.5 asks of the 200's headers.
+pub(crate) fn not_modified<B: From<Bytes>>(headers: &HeaderMap) -> Response<B> {
+    let mut response = Response::new(B::from(Bytes::new()));
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    *response.headers_mut() = not_modified_headers(headers);
+    response
+}
+
+/// A `412 Precondition Failed` (RFC 9110 §15.5.13).
+pub(crate) fn precondition_failed<B: From<Bytes>>() -> Response<B> {
+    let mut response = Response::new(B::from(Bytes::new()));
+    *response.status_mut() = StatusCode::PRECONDITION_FAILED;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn rfc9111_no_store_private_vary_star_and_cookies_are_not_stored() {
+        assert!(storable_headers(&map(&[("cache-control", "max-age=5")])));
+        assert!(!storable_headers(&map(&[("cache-control", "no-store")])));
+        assert!(!storable_headers(&map(&[(
+            "cache-control",
+            "max-age=5, Private"
+        )])));
+        assert!(!storable_headers(&map(&[(
+            "cache-control",
+            "private=\"x\""
+        )])));
+        assert!(!storable_headers(&map(&[("vary", "accept, *")])));
+        assert!(!storable_headers(&map(&[("set-cookie", "a=b")])));
+        assert!(storable_headers(&map(&[("vary", "accept")])));
+    }
+
+    #[test]
+    fn replayed_headers_drop_per_message_fields() {
+        let h = replayed(map(&[
+            ("content-type", "application/json"),
+            ("date", "x"),
+            ("connection", "close"),
+            ("x-custom", "kept"),
+        ]));
+        assert!(h.contains_key("content-type"));
+        assert!(h.contains_key("x-custom"));
+        assert!(!h.contains_key("date"));
+        assert!(!h.contains_key("connection"));
+    }
+}

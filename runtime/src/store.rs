@@ -1,0 +1,168 @@
+//! Where responses are kept: the [`Entry`] and the [`Store`] trait.
+//!
+//! The [`Cache`](crate::Cache) always keeps a [`MemoryStore`] in front,
+//! called directly (no boxing, no `await`) because a hit is the path that must
+//! cost nothing. A second, remote store (Redis, or your own) plugs in behind
+//! it through [`Store`], an object-safe async trait: its calls go over a
+//! network, where a boxed future is noise. Remote calls run under a timeout
+//! and every error makes the request run its handler instead (fail open).
+
+pub mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use crate::ETag;
+
+pub use memory::MemoryStore;
+
+/// A boxed future, as [`Store`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One stored response with its validators.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The response status (200 unless a policy stores others).
+    pub status: StatusCode,
+    /// The headers replayed on a hit: the handler's own (less the per-message
+    /// ones such as `Date`, `Set-Cookie` and hop-by-hop fields) plus `ETag`,
+    /// `Cache-Control`, `Last-Modified` and `Vary` as the policy set them.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// The entity tag, computed once when the entry was made.
+    pub etag: ETag,
+    /// When the representation last changed, if the ETag style knows.
+    pub last_modified: Option<SystemTime>,
+    /// The tags the entry is invalidated by.
+    pub tags: Vec<Arc<str>>,
+    /// When the entry was stored.
+    pub stored_at: SystemTime,
+    /// How long after `stored_at` the entry expires.
+    pub ttl: Duration,
+}
+
+impl Entry {
+    /// When the entry expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.stored_at + self.ttl
+    }
+
+    /// The time left before the entry expires, zero if it has.
+    pub fn remaining_ttl(&self, now: SystemTime) -> Duration {
+        self.expires_at()
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// The bytes the entry holds: headers and body, for size bounds.
+    pub fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        let tags: usize = self.tags.iter().map(|t| t.len() + 16).sum();
+        std::mem::size_of::<Self>() + headers + tags + self.body.len() + self.etag.opaque().len()
+    }
+}
+
+/// Why a store call failed. The cache counts it, logs it and runs the handler.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The call took longer than the cache's store timeout.
+    #[error("store call timed out after {0:?}")]
+    Timeout(Duration),
+    /// The store is known to be down and is not being called for a while.
+    #[error("store unavailable (circuit open)")]
+    Unavailable,
+    /// A stored value could not be decoded (a version mismatch, say).
+    #[error("stored entry could not be decoded: {0}")]
+    Decode(String),
+    /// Anything the backend reports.
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What removing entries did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Entries removed.
+    pub removed: u64,
+    /// Entries kept because their ETag equalled the new one.
+    pub skipped: u64,
+}
+
+impl std::ops::AddAssign for Removed {
+    fn add_assign(&mut self, other: Self) {
+        self.removed += other.removed;
+        self.skipped += other.skipped;
+    }
+}
+
+/// A place to keep entries, shared by many requests and possibly by many
+/// processes. Keys are bytes ([`Key::as_bytes`](crate::Key::as_bytes)).
+///
+/// Implementations report failures as [`StoreError`] and never panic; the
+/// cache applies its own timeout around every call. `remove_tags` and
+/// `remove_if_changed` with `keep` must compare ETags where the data lives
+/// (a script in Redis), so that an entry another process refreshed is not
+/// judged on a stale copy.
+pub trait Store: Send + Sync + 'static {
+    /// The entry under `key`, if any and not expired.
+    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>>;
+
+    /// Stores `entry` under `key` for `entry.ttl`, indexed by `entry.tags`.
+    fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Removes the entry under `key`, unless `keep` is given and equals
+    /// (weakly, RFC 9110 §8.8.3.2) the stored entry's ETag.
+    fn remove<'a>(
+        &'a self,
+        key: &'a [u8],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>>;
+
+    /// Removes every entry carrying any of `tags`, keeping those whose ETag
+    /// equals `keep` when it is given.
+    fn remove_tags<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>>;
+
+    /// Removes every entry.
+    fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>> {
+        (**self).get(key)
+    }
+    fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).put(key, entry)
+    }
+    fn remove<'a>(
+        &'a self,
+        key: &'a [u8],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        (**self).remove(key, keep)
+    }
+    fn remove_tags<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        (**self).remove_tags(tags, keep)
+    }
+    fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        (**self).clear()
+    }
+}

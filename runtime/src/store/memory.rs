@@ -1,0 +1,456 @@
+//! The embedded store: bounded by entry count and by bytes, expiring by TTL.
+//!
+//! Built on [`quick_cache`]: S3-FIFO eviction (scan-resistant, with a ghost
+//! queue for one-hit wonders), sharded locks, about 20 ns per hit. Each entry
+//! is weighed in bytes (key, headers, body) but never below
+//! `max_bytes / max_entries`, so the one weight capacity bounds both the bytes
+//! and the count. quick_cache has no expiry, so each slot carries its
+//! deadline and a read past it removes the slot. A tag index maps each tag to
+//! the keys that carry it; every slot has a unique id so that cleaning the
+//! index after an eviction never unlinks a newer entry under the same key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use quick_cache::Lifecycle;
+use quick_cache::sync::Cache as QuickCache;
+use tokio::time::Instant;
+
+use super::{BoxFuture, Entry, Removed, Store, StoreError};
+use crate::ETag;
+
+/// Default bound on the number of entries.
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+/// Default bound on the bytes held (keys, headers, bodies): 64 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+
+type SlotKey = Arc<[u8]>;
+
+/// One resident entry. Dropping the last reference gives its bytes back, so
+/// the byte count stays exact however the slot leaves (eviction, removal,
+/// replacement).
+#[derive(Debug)]
+struct Resident {
+    entry: Arc<Entry>,
+    id: u64,
+    deadline: Instant,
+    weight: u64,
+    counters: Arc<Counters>,
+}
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        self.counters
+            .bytes
+            .fetch_sub(self.weight, Ordering::Relaxed);
+    }
+}
+
+type Slot = Arc<Resident>;
+
+#[derive(Debug, Default)]
+struct Counters {
+    bytes: AtomicU64,
+    evictions: AtomicU64,
+    expirations: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Weigh {
+    floor: u64,
+}
+
+impl quick_cache::Weighter<SlotKey, Slot> for Weigh {
+    fn weight(&self, _key: &SlotKey, slot: &Slot) -> u64 {
+        slot.weight.max(self.floor)
+    }
+}
+
+/// Collects what an insert evicted so that the tag index is cleaned after
+/// the shard lock is released.
+#[derive(Clone, Default)]
+struct Evictions;
+
+impl Lifecycle<SlotKey, Slot> for Evictions {
+    type RequestState = Vec<(SlotKey, Slot)>;
+
+    fn on_evict(&self, state: &mut Self::RequestState, key: SlotKey, slot: Slot) {
+        state.push((key, slot));
+    }
+}
+
+type Index = HashMap<Arc<str>, HashMap<SlotKey, u64>>;
+
+/// A bounded in-memory store with TTL and a tag index.
+///
+/// ```
+/// use cached_etag_runtime::MemoryStore;
+///
+/// let store = MemoryStore::new(1_000, 8 << 20);
+/// assert_eq!(store.len(), 0);
+/// ```
+pub struct MemoryStore {
+    slots: QuickCache<SlotKey, Slot, Weigh, quick_cache::DefaultHashBuilder, Evictions>,
+    index: Mutex<Index>,
+    next_id: AtomicU64,
+    counters: Arc<Counters>,
+    max_entries: usize,
+    max_bytes: u64,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("len", &self.len())
+            .field("bytes", &self.bytes())
+            .field("max_entries", &self.max_entries)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_entries` entries and `max_bytes` bytes.
+    pub fn new(max_entries: usize, max_bytes: u64) -> Self {
+        let max_entries = max_entries.max(1);
+        let max_bytes = max_bytes.max(1);
+        let floor = (max_bytes / max_entries as u64).max(1);
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(max_entries)
+            .weight_capacity(max_bytes)
+            .build()
+            .expect("capacities are positive");
+        MemoryStore {
+            slots: QuickCache::with_options(
+                options,
+                Weigh { floor },
+                quick_cache::DefaultHashBuilder::default(),
+                Evictions,
+            ),
+            index: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            counters: Arc::default(),
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    /// The number of entries held (expired ones count until read or evicted).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The bytes held by resident entries (keys, headers, bodies).
+    pub fn bytes(&self) -> u64 {
+        self.counters.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Entries evicted to stay within the bounds, since creation.
+    pub fn evictions(&self) -> u64 {
+        self.counters.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Entries found expired and dropped, since creation.
+    pub fn expirations(&self) -> u64 {
+        self.counters.expirations.load(Ordering::Relaxed)
+    }
+
+    /// The bounds this store was made with: `(max_entries, max_bytes)`.
+    pub fn bounds(&self) -> (usize, u64) {
+        (self.max_entries, self.max_bytes)
+    }
+
+    /// The live entry under `key`; an expired one is removed and not returned.
+    pub fn get(&self, key: &[u8]) -> Option<Arc<Entry>> {
+        let slot = self.slots.get(key)?;
+        if slot.deadline > Instant::now() {
+            return Some(slot.entry.clone());
+        }
+        if self.remove_slot(key, |s| s.id == slot.id).is_some() {
+            self.counters.expirations.fetch_add(1, Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Stores `entry` under `key` until its ttl runs out.
+    pub fn insert(&self, key: &[u8], entry: Arc<Entry>) {
+        let ttl = entry.ttl;
+        self.insert_until(key, entry, Instant::now() + ttl);
+    }
+
+    fn insert_until(&self, key: &[u8], entry: Arc<Entry>, deadline: Instant) {
+        let key: SlotKey = Arc::from(key);
+        let weight = (key.len() + entry.weight()) as u64;
+        self.counters.bytes.fetch_add(weight, Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let replaced = self.slots.peek(&key);
+        let tags = entry.tags.clone();
+        let slot = Arc::new(Resident {
+            entry,
+            id,
+            deadline,
+            weight,
+            counters: self.counters.clone(),
+        });
+        let mut evicted = Vec::new();
+        self.slots
+            .insert_with_lifecycle(key.clone(), slot, &mut evicted);
+        let mut index = self.index.lock();
+        if let Some(old) = replaced {
+            unlink(&mut index, &key, &old);
+        }
+        for (k, slot) in &evicted {
+            unlink(&mut index, k, slot);
+        }
+        // An entry too large for the store is rejected and reported as
+        // evicted at once; it must not enter the index.
+        if !evicted.iter().any(|(_, s)| s.id == id) {
+            for tag in tags.iter() {
+                index
+                    .entry(tag.clone())
+                    .or_default()
+                    .insert(key.clone(), id);
+            }
+        }
+        drop(index);
+        self.counters
+            .evictions
+            .fetch_add(evicted.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Removes the entry under `key` unless its ETag equals `keep`.
+    pub fn remove(&self, key: &[u8], keep: Option<&ETag>) -> Removed {
+        let mut result = Removed::default();
+        let removed = self.remove_slot(key, |slot| {
+            let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
+            result.skipped += u64::from(kept);
+            !kept
+        });
+        result.removed = u64::from(removed.is_some());
+        result
+    }
+
+    /// Removes every entry carrying one of `tags`, unless its ETag equals `keep`.
+    pub fn remove_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
+        let members: Vec<(SlotKey, u64)> = {
+            let index = self.index.lock();
+            tags.iter()
+                .filter_map(|tag| index.get(*tag))
+                .flat_map(|keys| keys.iter().map(|(k, id)| (k.clone(), *id)))
+                .collect()
+        };
+        let mut result = Removed::default();
+        let mut gone = Vec::new();
+        for (key, id) in members {
+            let removed = self.slots.remove_if(&key, |slot| {
+                let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
+                result.skipped += u64::from(slot.id == id && kept);
+                slot.id == id && !kept
+            });
+            if let Some(pair) = removed {
+                gone.push(pair);
+            }
+        }
+        result.removed = gone.len() as u64;
+        if !gone.is_empty() {
+            let mut index = self.index.lock();
+            for (key, slot) in &gone {
+                unlink(&mut index, key, slot);
+            }
+        }
+        result
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) {
+        // Index first: an insert racing this clear either lands after it
+        // (and is fully indexed) or is cleared with the rest.
+        self.index.lock().clear();
+        self.slots.clear();
+    }
+
+    fn remove_slot(&self, key: &[u8], keep_if: impl FnOnce(&Slot) -> bool) -> Option<Slot> {
+        let (key, slot) = self.slots.remove_if(key, keep_if)?;
+        unlink(&mut self.index.lock(), &key, &slot);
+        Some(slot)
+    }
+}
+
+/// Unlinks `key` from the index of each of the slot's tags, only where the
+/// index still points at this very slot.
+fn unlink(index: &mut Index, key: &SlotKey, slot: &Slot) {
+    for tag in &slot.entry.tags {
+        if let Some(keys) = index.get_mut(tag) {
+            if keys.get(key) == Some(&slot.id) {
+                keys.remove(key);
+            }
+            if keys.is_empty() {
+                index.remove(tag);
+            }
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>> {
+        let entry = MemoryStore::get(self, key).map(|e| Entry::clone(&e));
+        Box::pin(std::future::ready(Ok(entry)))
+    }
+
+    fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.insert(key, Arc::new(entry.clone()));
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn remove<'a>(
+        &'a self,
+        key: &'a [u8],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(std::future::ready(Ok(MemoryStore::remove(self, key, keep))))
+    }
+
+    fn remove_tags<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(std::future::ready(Ok(MemoryStore::remove_tags(
+            self, tags, keep,
+        ))))
+    }
+
+    fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        MemoryStore::clear(self);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::{HeaderMap, StatusCode};
+    use std::time::{Duration, SystemTime};
+
+    fn entry(body: &str, tags: &[&str], ttl: u64) -> Arc<Entry> {
+        Arc::new(Entry {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::copy_from_slice(body.as_bytes()),
+            etag: ETag::from_content(body.as_bytes()),
+            last_modified: None,
+            tags: tags.iter().map(|t| Arc::from(*t)).collect(),
+            stored_at: SystemTime::now(),
+            ttl: Duration::from_secs(ttl),
+        })
+    }
+
+    #[test]
+    fn tags_remove_exactly_their_entries() {
+        let store = MemoryStore::default();
+        store.insert(b"a", entry("a", &["cams", "cam:1"], 60));
+        store.insert(b"b", entry("b", &["cams", "cam:2"], 60));
+        store.insert(b"c", entry("c", &[], 60));
+        assert_eq!(store.remove_tags(&["cam:1"], None).removed, 1);
+        assert!(store.get(b"a").is_none());
+        assert!(store.get(b"b").is_some());
+        assert_eq!(store.remove_tags(&["cams"], None).removed, 1);
+        assert!(store.get(b"b").is_none());
+        assert!(store.get(b"c").is_some());
+        assert!(
+            store.index.lock().is_empty(),
+            "index emptied with its entries"
+        );
+    }
+
+    #[test]
+    fn keep_skips_unchanged_etags() {
+        let store = MemoryStore::default();
+        let e = entry("same", &["t"], 60);
+        let etag = e.etag.clone();
+        store.insert(b"k", e);
+        let r = store.remove_tags(&["t"], Some(&etag));
+        assert_eq!(
+            r,
+            Removed {
+                removed: 0,
+                skipped: 1
+            }
+        );
+        assert!(store.get(b"k").is_some());
+        let r = store.remove(b"k", Some(&ETag::from_content(b"other")));
+        assert_eq!(
+            r,
+            Removed {
+                removed: 1,
+                skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn replacing_an_entry_unlinks_its_old_tags() {
+        let store = MemoryStore::default();
+        store.insert(b"k", entry("v1", &["old"], 60));
+        store.insert(b"k", entry("v2", &["new"], 60));
+        assert_eq!(store.remove_tags(&["old"], None).removed, 0);
+        assert!(store.get(b"k").is_some());
+        assert!(!store.index.lock().contains_key("old"));
+        assert_eq!(store.remove_tags(&["new"], None).removed, 1);
+    }
+
+    #[test]
+    fn bounds_hold_under_a_flood() {
+        let store = MemoryStore::new(100, 64 << 10);
+        for i in 0..20_000u32 {
+            store.insert(
+                &i.to_le_bytes(),
+                entry(&"x".repeat(i as usize % 900), &["t"], 60),
+            );
+            assert!(
+                store.bytes() <= 64 << 10,
+                "bytes {} over bound",
+                store.bytes()
+            );
+        }
+        assert!(store.len() <= 100, "len {}", store.len());
+        assert!(store.evictions() > 0);
+        let indexed: usize = store.index.lock().values().map(HashMap::len).sum();
+        assert_eq!(indexed, store.len(), "index tracks exactly the residents");
+    }
+
+    #[test]
+    fn bytes_return_to_zero() {
+        let store = MemoryStore::default();
+        store.insert(b"a", entry("aaaa", &["t"], 60));
+        assert!(store.bytes() > 4);
+        store.remove_tags(&["t"], None);
+        assert_eq!(store.bytes(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_expire() {
+        let store = MemoryStore::default();
+        store.insert(b"k", entry("v", &["t"], 10));
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(store.get(b"k").is_some());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(store.get(b"k").is_none());
+        assert_eq!(store.expirations(), 1);
+        assert!(store.index.lock().is_empty());
+    }
+}
