@@ -357,17 +357,16 @@ impl Cache {
             }
             Role::Waiter(mut receiver) => {
                 Counters::bump(&counters.coalesced);
-                let waited = tokio::time::timeout(
-                    self.inner.coalesce_timeout,
-                    receiver.wait_for(|state| !matches!(state, State::Pending)),
-                )
+                let waited = tokio::time::timeout(self.inner.coalesce_timeout, async {
+                    // Clone out of the channel's read guard: it must not be
+                    // held across an await (it is not Send).
+                    let state = receiver.wait_for(|s| !matches!(s, State::Pending)).await;
+                    state.map(|state| state.clone())
+                })
                 .await;
                 let stored = match waited {
-                    Ok(Ok(state)) => match &*state {
-                        State::Stored(entry) => Some(entry.clone()),
-                        _ => None,
-                    },
-                    Ok(Err(_)) => None,
+                    Ok(Ok(State::Stored(entry))) => Some(entry),
+                    Ok(_) => None,
                     Err(_) => {
                         Counters::bump(&counters.coalesce_timeouts);
                         tracing::debug!(?key, "coalesced wait timed out; running the handler");

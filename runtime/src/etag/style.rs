@@ -7,7 +7,7 @@
 //! a weak ETag (see [`ETag`]).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::ETag;
 
@@ -47,6 +47,8 @@ impl<T: Timestamp + ?Sized> Timestamp for &T {
 /// `i64` seconds.
 #[cfg(any(feature = "chrono", feature = "time", test))]
 fn from_unix(secs: i64, nanos: u32) -> SystemTime {
+    use std::time::{Duration, UNIX_EPOCH};
+
     // A leap second may be reported as nanos >= 1e9 (chrono does): keep it in
     // the same second rather than rolling into the next.
     let nanos = nanos.min(999_999_999);
@@ -277,6 +279,7 @@ pub fn collection_of<T: Collection + ?Sized>(v: &T) -> (ETag, Option<SystemTime>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     struct Item {
         id: &'static str,

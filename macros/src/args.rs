@@ -1,0 +1,360 @@
+//! The attribute's arguments as written, parsed by darling: each value keeps
+//! its span so that later checks can point at it. Only the shape of each value
+//! is checked here (a duration, a style, a list of strings); what the values
+//! mean together is checked in [`crate::model`].
+
+use std::time::Duration;
+
+use darling::ast::NestedMeta;
+use darling::util::{Flag, SpannedValue};
+use darling::{Error, FromMeta};
+use proc_macro2::TokenStream;
+use syn::punctuated::Punctuated;
+use syn::{Expr, Lit, LitStr, Meta, Token};
+
+/// `#[cached_etag(...)]`: every argument is optional.
+#[derive(Debug, Default, FromMeta)]
+pub(crate) struct Args {
+    /// How long the server keeps a response.
+    pub ttl: Option<SpannedValue<DurationArg>>,
+    /// How the ETag is computed.
+    pub etag: Option<SpannedValue<Style>>,
+    /// Send strong ETags.
+    pub strong: Flag,
+    /// Invalidation tags, literal or templated over bound names.
+    pub tags: Option<Strings>,
+    /// Request headers the response varies on.
+    pub vary: Option<Strings>,
+    /// The response does not depend on the user.
+    pub shared: Flag,
+    /// A cheap async validator, awaited before the body.
+    pub check: Option<UserExpr>,
+    /// The whole `Cache-Control` header.
+    pub cache_control: Option<LitStr>,
+    /// `max-age` of the `Cache-Control` header.
+    pub max_age: Option<SpannedValue<DurationArg>>,
+    /// `Cache-Control: public`.
+    pub public: Flag,
+    /// `Cache-Control: no-cache`.
+    pub no_cache: Flag,
+    /// `Cache-Control: immutable`.
+    pub immutable: Flag,
+    /// Send the tags in `Surrogate-Key` / `Cache-Tag`.
+    pub surrogate_keys: Flag,
+    /// The cache to use instead of the one in the request's extensions.
+    pub cache: Option<UserExpr>,
+    /// The path of the `cached-etag` crate, for re-exporters.
+    #[darling(rename = "crate")]
+    pub krate: Option<syn::Path>,
+}
+
+impl Args {
+    /// Parses the tokens between the attribute's parentheses.
+    pub(crate) fn parse(tokens: TokenStream) -> darling::Result<Args> {
+        let items = NestedMeta::parse_meta_list(tokens)?;
+        Args::from_list(&items)
+    }
+}
+
+/// A duration: `300` (seconds) or `"5m"`. See [`crate::duration`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DurationArg(pub Duration);
+
+impl FromMeta for DurationArg {
+    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+        let expected = || {
+            Error::custom(
+                "expected a number of seconds or a duration string, as in `300` or `\"5m\"`",
+            )
+            .with_span(expr)
+        };
+        match expr {
+            Expr::Lit(lit) => match &lit.lit {
+                Lit::Int(int) => int
+                    .base10_parse::<u64>()
+                    .map(|secs| DurationArg(Duration::from_secs(secs)))
+                    .map_err(|err| Error::from(err).with_span(int)),
+                Lit::Str(text) => crate::duration::parse(&text.value())
+                    .map(DurationArg)
+                    .map_err(|msg| Error::custom(msg).with_span(text)),
+                _ => Err(expected()),
+            },
+            Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Neg(_),
+                ..
+            }) => Err(Error::custom("a duration cannot be negative").with_span(expr)),
+            Expr::Group(group) => Self::from_expr(&group.expr),
+            _ => Err(expected()),
+        }
+    }
+}
+
+/// The ETag styles, by the name the attribute uses.
+pub(crate) const STYLE_NAMES: [&str; 4] = ["hash", "timestamp", "composite", "collection"];
+
+/// `etag = "..."` or `etag = path::to::fn`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Style {
+    /// SHA-256 of the body.
+    Hash,
+    /// From the value's `UpdatedAt`.
+    Timestamp,
+    /// `{id}-{updated_at}` from `Identified + UpdatedAt`.
+    Composite,
+    /// `{count}-{latest}` from `Collection`.
+    Collection,
+    /// A user function `fn(&T) -> ETag`.
+    Custom(syn::Path),
+}
+
+impl FromMeta for Style {
+    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+        match expr {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(name),
+                ..
+            }) => Style::from_name(name),
+            Expr::Path(path) if path.qself.is_none() => Ok(Style::Custom(path.path.clone())),
+            Expr::Group(group) => Self::from_expr(&group.expr),
+            _ => Err(Error::custom(
+                "expected an ETag style (\"hash\", \"timestamp\", \"composite\", \"collection\") \
+                 or the path of a `fn(&T) -> ETag`",
+            )
+            .with_span(expr)),
+        }
+    }
+}
+
+impl Style {
+    fn from_name(name: &LitStr) -> darling::Result<Style> {
+        let value = name.value();
+        match value.as_str() {
+            "hash" => Ok(Style::Hash),
+            "timestamp" => Ok(Style::Timestamp),
+            "composite" => Ok(Style::Composite),
+            "collection" => Ok(Style::Collection),
+            _ => {
+                let message = match did_you_mean(&value, &STYLE_NAMES) {
+                    Some(best) => {
+                        format!("unknown ETag style \"{value}\": did you mean \"{best}\"?")
+                    }
+                    None => format!(
+                        "unknown ETag style \"{value}\": expected \"hash\", \"timestamp\", \
+                         \"composite\", \"collection\" or the path of a `fn(&T) -> ETag`"
+                    ),
+                };
+                Err(Error::custom(message).with_span(name))
+            }
+        }
+    }
+}
+
+/// The closest of `candidates` to `value`, if close enough to suggest (the
+/// same measure and threshold darling uses for unknown arguments).
+pub(crate) fn did_you_mean<'a>(value: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(value, candidate), *candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// A non-empty list of string literals: `tags("a", "b")`.
+#[derive(Debug, Clone)]
+pub(crate) struct Strings(pub Vec<LitStr>);
+
+impl FromMeta for Strings {
+    fn from_meta(item: &Meta) -> darling::Result<Self> {
+        let name = darling::util::path_to_string(item.path());
+        let expected = || {
+            Error::custom(format!(
+                "expected a list of string literals, as in `{name}(\"a\", \"b\")`"
+            ))
+            .with_span(item)
+        };
+        let Meta::List(list) = item else {
+            return Err(expected());
+        };
+        let strings = list
+            .parse_args_with(Punctuated::<LitStr, Token![,]>::parse_terminated)
+            .map_err(Error::from)?;
+        if strings.is_empty() {
+            return Err(expected());
+        }
+        Ok(Strings(strings.into_iter().collect()))
+    }
+}
+
+/// An expression over the handler's arguments, kept exactly as written.
+#[derive(Debug, Clone)]
+pub(crate) struct UserExpr(pub Expr);
+
+impl FromMeta for UserExpr {
+    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+        match expr {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(_), ..
+            }) => Err(Error::custom(
+                "expected an expression, found a string: write the expression without quotes",
+            )
+            .with_span(expr)),
+            Expr::Group(group) => Self::from_expr(&group.expr),
+            _ => Ok(UserExpr(expr.clone())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(tokens: TokenStream) -> darling::Result<Args> {
+        Args::parse(tokens)
+    }
+
+    fn message(tokens: TokenStream) -> String {
+        parse(tokens).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn no_arguments_is_all_defaults() {
+        let args = parse(quote!()).unwrap();
+        assert!(args.ttl.is_none());
+        assert!(args.etag.is_none());
+        assert!(!args.strong.is_present());
+        assert!(args.tags.is_none());
+        assert!(args.krate.is_none());
+    }
+
+    #[test]
+    fn every_argument_parses() {
+        let args = parse(quote!(
+            ttl = "1h30m",
+            etag = "composite",
+            strong,
+            tags("images", "image:{id}"),
+            vary("accept-language"),
+            shared,
+            check = db.version(id),
+            cache_control = "public, max-age=60",
+            max_age = 600,
+            public,
+            no_cache,
+            immutable,
+            surrogate_keys,
+            cache = state.cache.clone(),
+            crate = ::my_crate::cached_etag,
+        ))
+        .unwrap();
+        assert_eq!(**args.ttl.as_ref().unwrap(), DurationArg(Duration::from_secs(5400)));
+        assert_eq!(**args.etag.as_ref().unwrap(), Style::Composite);
+        assert!(args.strong.is_present() && args.shared.is_present());
+        let tags: Vec<String> = args.tags.unwrap().0.iter().map(LitStr::value).collect();
+        assert_eq!(tags, ["images", "image:{id}"]);
+        assert_eq!(args.vary.unwrap().0[0].value(), "accept-language");
+        assert!(matches!(args.check.unwrap().0, Expr::MethodCall(_)));
+        assert_eq!(args.cache_control.unwrap().value(), "public, max-age=60");
+        assert_eq!(**args.max_age.as_ref().unwrap(), DurationArg(Duration::from_secs(600)));
+        assert!(args.public.is_present() && args.no_cache.is_present());
+        assert!(args.immutable.is_present() && args.surrogate_keys.is_present());
+        assert!(matches!(args.cache.unwrap().0, Expr::MethodCall(_)));
+        let krate = args.krate.unwrap();
+        assert_eq!(quote!(#krate).to_string(), ":: my_crate :: cached_etag");
+    }
+
+    #[test]
+    fn ttl_takes_seconds_or_a_duration_string() {
+        let ttl = |tokens| **parse(tokens).unwrap().ttl.as_ref().unwrap();
+        assert_eq!(ttl(quote!(ttl = 300)), DurationArg(Duration::from_secs(300)));
+        assert_eq!(ttl(quote!(ttl = "5m")), DurationArg(Duration::from_secs(300)));
+        assert_eq!(ttl(quote!(ttl = "250ms")), DurationArg(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn ttl_of_the_wrong_type_says_what_is_expected() {
+        let expected = "expected a number of seconds or a duration string, as in `300` or `\"5m\"`";
+        assert_eq!(message(quote!(ttl = true)), expected);
+        assert_eq!(message(quote!(ttl = 1.5)), expected);
+        assert_eq!(message(quote!(ttl = some_const)), expected);
+        assert_eq!(message(quote!(ttl = -5)), "a duration cannot be negative");
+        assert!(message(quote!(ttl = "abc")).starts_with("invalid duration \"abc\""));
+    }
+
+    #[test]
+    fn etag_takes_a_style_name_or_a_path() {
+        let etag = |tokens| parse(tokens).unwrap().etag.unwrap().into_inner();
+        assert_eq!(etag(quote!(etag = "hash")), Style::Hash);
+        assert_eq!(etag(quote!(etag = "timestamp")), Style::Timestamp);
+        assert_eq!(etag(quote!(etag = "collection")), Style::Collection);
+        let Style::Custom(path) = etag(quote!(etag = crate::etags::of_image)) else {
+            panic!("expected a custom style");
+        };
+        assert_eq!(quote!(#path).to_string(), "crate :: etags :: of_image");
+    }
+
+    #[test]
+    fn unknown_style_suggests_the_closest() {
+        assert_eq!(
+            message(quote!(etag = "timestmp")),
+            "unknown ETag style \"timestmp\": did you mean \"timestamp\"?"
+        );
+        assert!(message(quote!(etag = "xyz")).starts_with("unknown ETag style \"xyz\": expected"));
+        assert!(message(quote!(etag = 5)).starts_with("expected an ETag style"));
+    }
+
+    #[test]
+    fn unknown_argument_suggests_the_closest() {
+        assert_eq!(message(quote!(tll = 5)), "Unknown field: `tll`. Did you mean `ttl`?");
+        assert_eq!(
+            message(quote!(surrogate_key)),
+            "Unknown field: `surrogate_key`. Did you mean `surrogate_keys`?"
+        );
+    }
+
+    #[test]
+    fn duplicate_argument_is_an_error() {
+        assert_eq!(message(quote!(ttl = 5, ttl = 6)), "Duplicate field `ttl`");
+        assert_eq!(message(quote!(strong, strong)), "Duplicate field `strong`");
+    }
+
+    #[test]
+    fn lists_need_string_literals() {
+        assert_eq!(
+            message(quote!(tags = "a")),
+            "expected a list of string literals, as in `tags(\"a\", \"b\")`"
+        );
+        assert_eq!(
+            message(quote!(vary())),
+            "expected a list of string literals, as in `vary(\"a\", \"b\")`"
+        );
+        assert_eq!(message(quote!(tags(images))), "expected string literal");
+    }
+
+    #[test]
+    fn expressions_are_not_strings() {
+        assert_eq!(
+            message(quote!(check = "db.version(id)")),
+            "expected an expression, found a string: write the expression without quotes"
+        );
+    }
+
+    #[test]
+    fn flags_take_no_value() {
+        assert!(parse(quote!(strong = true)).is_err());
+    }
+
+    #[test]
+    fn errors_are_accumulated() {
+        let err = parse(quote!(ttl = true, etag = "hsh", tll = 5)).unwrap_err();
+        assert_eq!(err.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn did_you_mean_needs_a_close_match() {
+        assert_eq!(did_you_mean("hsh", &STYLE_NAMES), Some("hash"));
+        assert_eq!(did_you_mean("compsite", &STYLE_NAMES), Some("composite"));
+        assert_eq!(did_you_mean("zzz", &STYLE_NAMES), None);
+    }
+}
