@@ -6,7 +6,8 @@ pub use core::{concat, module_path};
 pub use std::option::Option::{self, None, Some};
 pub use std::string::String;
 pub use std::sync::{Arc, LazyLock};
-pub use std::time::Duration;
+pub use std::fmt::Display;
+pub use std::time::{Duration, SystemTime};
 pub use std::vec::Vec;
 pub use std::{format, vec};
 

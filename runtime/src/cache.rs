@@ -636,6 +636,46 @@ impl Cache {
         removed
     }
 
+    /// Applies an event to this process's memory layer only, not to the
+    /// remote store: for invalidations another instance already applied to
+    /// the shared store and announced (the Redis store's channel).
+    pub fn apply_local(&self, event: &Event) -> Removed {
+        let memory = &self.inner.memory;
+        let generations = &self.inner.generations;
+        let keep = event.etag.as_ref();
+        let mut removed = Removed::default();
+        if event.clear {
+            generations.bump_all();
+            memory.clear();
+        }
+        if let Some(key) = &event.key {
+            generations.bump([key.as_bytes()]);
+            removed += memory.remove(key.as_bytes(), keep);
+        }
+        if !event.tags.is_empty() {
+            let tags: Vec<&str> = event.tags.iter().map(String::as_str).collect();
+            generations.bump(tags.iter().map(|t| t.as_bytes()));
+            removed += memory.remove_tags(&tags, keep);
+        }
+        self.count(removed)
+    }
+
+    /// Like [`listen`](Self::listen), applying each event with
+    /// [`apply_local`](Self::apply_local).
+    pub fn listen_local<S>(&self, events: S) -> tokio::task::JoinHandle<()>
+    where
+        S: futures_core::Stream<Item = Event> + Send + 'static,
+    {
+        use futures_util::StreamExt;
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                cache.apply_local(&event);
+            }
+        })
+    }
+
     /// Applies every event of `events` in a task of its own, until the
     /// stream ends. Drive it from a database notification, a message queue
     /// or a `tokio::sync::broadcast` channel (see [`Event`]).
