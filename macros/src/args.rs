@@ -70,6 +70,10 @@ impl FromMeta for DurationArg {
         };
         match expr {
             Expr::Lit(lit) => match &lit.lit {
+                // syn reads `-5` after `=` as one literal.
+                Lit::Int(int) if int.base10_digits().starts_with('-') => {
+                    Err(Error::custom("a duration cannot be negative").with_span(int))
+                }
                 Lit::Int(int) => int
                     .base10_parse::<u64>()
                     .map(|secs| DurationArg(Duration::from_secs(secs)))
@@ -214,8 +218,13 @@ mod tests {
         Args::parse(tokens)
     }
 
+    /// The error as rustc shows it (darling's `Display` adds " at <field>").
     fn message(tokens: TokenStream) -> String {
-        parse(tokens).unwrap_err().to_string()
+        let errors: Vec<String> = syn::Error::from(parse(tokens).unwrap_err())
+            .into_iter()
+            .map(|err| err.to_string())
+            .collect();
+        errors.join("\n")
     }
 
     #[test]
@@ -306,7 +315,8 @@ mod tests {
 
     #[test]
     fn unknown_argument_suggests_the_closest() {
-        assert_eq!(message(quote!(tll = 5)), "Unknown field: `tll`. Did you mean `ttl`?");
+        assert_eq!(message(quote!(max_ag = 5)), "Unknown field: `max_ag`. Did you mean `max_age`?");
+        assert_eq!(message(quote!(tag("a"))), "Unknown field: `tag`. Did you mean `tags`?");
         assert_eq!(
             message(quote!(surrogate_key)),
             "Unknown field: `surrogate_key`. Did you mean `surrogate_keys`?"
@@ -349,6 +359,7 @@ mod tests {
     fn errors_are_accumulated() {
         let err = parse(quote!(ttl = true, etag = "hsh", tll = 5)).unwrap_err();
         assert_eq!(err.len(), 3, "{err}");
+        assert_eq!(message(quote!(ttl = true, etag = "hsh")).lines().count(), 2);
     }
 
     #[test]

@@ -59,7 +59,9 @@ fn placeholder(text: &str, name: &str) -> Result<String, String> {
              it inserts, as in \"image:{{id}}\""
         ));
     }
-    if syn::parse_str::<syn::Ident>(name).is_err() {
+    let is_identifier = !name.starts_with("r#")
+        && syn::parse_str::<syn::Ident>(name).is_ok_and(|ident| ident == name);
+    if !is_identifier {
         return Err(format!(
             "`{{{name}}}` in tag \"{text}\" is not a name: a tag template inserts names \
              bound by the handler's arguments, as in \"image:{{id}}\""

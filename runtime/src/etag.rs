@@ -608,6 +608,8 @@ mod tests {
             b"\"a\x01b\"",
             b"\"a\r\nb\"",
             b"\"a\"\"",
+            // Unterminated, ending in a byte that is neither etagc nor OWS.
+            b"\"ab\x01",
             // obs-text that is not UTF-8 cannot be held as str.
             b"\"\xFF\"",
         ];

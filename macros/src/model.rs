@@ -1,0 +1,435 @@
+//! The validated model between parsing and code generation: the arguments
+//! and the handler read together, every user error found and reported here
+//! (all of them, through one accumulator), so that [`crate::expand`] only
+//! writes code.
+
+use std::time::Duration;
+
+use darling::error::Accumulator;
+use darling::util::Flag;
+use darling::Error;
+use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
+use syn::{Expr, LitStr, Type};
+
+use crate::args::{self, Args, DurationArg, Strings, Style};
+use crate::handler::Handler;
+use crate::template::{self, Tag};
+
+/// Everything the expansion needs, checked.
+#[derive(Debug)]
+pub(crate) struct Model {
+    /// The handler as written.
+    pub handler: Handler,
+    /// `crate = ...`, or `::cached_etag`.
+    pub krate: syn::Path,
+    /// What goes into the handler's `Policy`.
+    pub policy: Policy,
+    /// Tags with placeholders, as the user's literals, for `format!`.
+    pub templated_tags: Vec<LitStr>,
+    /// `check = ...`.
+    pub check: Option<Expr>,
+    /// `cache = ...`.
+    pub cache: Option<Expr>,
+    /// How the ETag is computed.
+    pub style: Style,
+    /// The type of the body's value, written in the fill's `let`; `None`
+    /// when it has an `impl Trait`, which cannot be written there.
+    pub output_type: Option<Type>,
+    /// Where style errors are reported: the return type, or the function's
+    /// name when it has none.
+    pub output_span: Span,
+}
+
+/// The arguments that build the handler's `Policy`, each one set only when
+/// the user wrote it (the runtime has the defaults).
+#[derive(Debug, Default)]
+pub(crate) struct Policy {
+    pub ttl: Option<Duration>,
+    pub strong: bool,
+    /// Tags without placeholders, unescaped.
+    pub tags: Vec<LitStr>,
+    pub vary: Vec<LitStr>,
+    pub shared: bool,
+    pub cache_control: Option<LitStr>,
+    /// Whole seconds.
+    pub max_age: Option<u64>,
+    pub public: bool,
+    pub no_cache: bool,
+    pub immutable: bool,
+    pub surrogate_keys: bool,
+}
+
+impl Model {
+    /// Parses and checks the attribute's arguments and the item. On error,
+    /// every error found, each spanned at the offending token.
+    pub(crate) fn parse(args: TokenStream, item: TokenStream) -> darling::Result<Model> {
+        let mut errors = Error::accumulator();
+        let args = errors.handle(Args::parse(args));
+        let handler = errors.handle(Handler::parse(item).map_err(Error::from));
+        if let Some(handler) = &handler {
+            handler.check(&mut errors);
+        }
+        let model = match (args, handler) {
+            (Some(args), Some(handler)) => Some(Model::validate(args, handler, &mut errors)),
+            _ => None,
+        };
+        errors.finish()?;
+        Ok(model.expect("no error, so both the arguments and the handler parsed"))
+    }
+
+    fn validate(args: Args, handler: Handler, errors: &mut Accumulator) -> Model {
+        let style = args.etag.map_or(Style::Hash, |style| style.into_inner());
+        let (output_type, output_span) = match handler.return_type() {
+            None => (Some(syn::parse_quote!(())), handler.item.sig.ident.span()),
+            Some(ty) if handler.returns_impl_trait() => {
+                if style != Style::Hash {
+                    errors.push(
+                        Error::custom(
+                            "this ETag style reads the value the handler returns, so the \
+                             return type must name it: write the type (such as `Json<Image>`) \
+                             instead of `impl Trait`, or use etag = \"hash\"",
+                        )
+                        .with_span(ty),
+                    );
+                }
+                (None, ty.span())
+            }
+            Some(ty) => (Some(ty.clone()), ty.span()),
+        };
+
+        let ttl = args.ttl.map(|ttl| {
+            if ttl.0.is_zero() {
+                errors.push(Error::custom("`ttl` must be greater than zero").with_span(&ttl.span()));
+            }
+            ttl.0
+        });
+        let max_age = args.max_age.as_ref().map(|max_age| {
+            let DurationArg(duration) = **max_age;
+            if duration.subsec_nanos() != 0 {
+                errors.push(
+                    Error::custom("`max_age` is sent in whole seconds").with_span(&max_age.span()),
+                );
+            }
+            duration.as_secs()
+        });
+
+        let (tags, templated_tags) = args
+            .tags
+            .map(|tags| split_tags(tags, &handler, errors))
+            .unwrap_or_default();
+        let vary = args.vary.map(|vary| check_vary(vary, errors)).unwrap_or_default();
+        if let Some(value) = &args.cache_control {
+            check_cache_control(value, errors);
+        }
+        check_conflicts(&args.cache_control, args.max_age.as_ref().map(|m| m.span()), args.public, args.no_cache, args.immutable, errors);
+
+        Model {
+            krate: args
+                .krate
+                .unwrap_or_else(|| syn::parse_quote!(::cached_etag)),
+            policy: Policy {
+                ttl,
+                strong: args.strong.is_present(),
+                tags,
+                vary,
+                shared: args.shared.is_present(),
+                cache_control: args.cache_control,
+                max_age,
+                public: args.public.is_present(),
+                no_cache: args.no_cache.is_present(),
+                immutable: args.immutable.is_present(),
+                surrogate_keys: args.surrogate_keys.is_present(),
+            },
+            templated_tags,
+            check: args.check.map(|check| check.0),
+            cache: args.cache.map(|cache| cache.0),
+            style,
+            output_type,
+            output_span,
+            handler,
+        }
+    }
+}
+
+/// Splits `tags(...)` into literal tags and templates, checking that every
+/// placeholder names something an argument pattern binds.
+fn split_tags(
+    Strings(tags): Strings,
+    handler: &Handler,
+    errors: &mut Accumulator,
+) -> (Vec<LitStr>, Vec<LitStr>) {
+    let mut literal = Vec::new();
+    let mut templated = Vec::new();
+    for tag in tags {
+        match template::parse(&tag.value()) {
+            Ok(Tag::Literal(text)) => literal.push(LitStr::new(&text, tag.span())),
+            Ok(Tag::Template(names)) => {
+                let unbound: Vec<_> = names.iter().filter(|name| !handler.binds(name)).collect();
+                for name in &unbound {
+                    errors.push(Error::custom(unbound_name(name, handler)).with_span(&tag));
+                }
+                if unbound.is_empty() {
+                    templated.push(tag);
+                }
+            }
+            Err(message) => errors.push(Error::custom(message).with_span(&tag)),
+        }
+    }
+    (literal, templated)
+}
+
+fn unbound_name(name: &str, handler: &Handler) -> String {
+    let function = &handler.item.sig.ident;
+    let bound: Vec<String> = handler.bound.iter().map(ToString::to_string).collect();
+    let candidates: Vec<&str> = bound.iter().map(String::as_str).collect();
+    let hint = match args::did_you_mean(name, &candidates) {
+        Some(best) => format!("did you mean `{{{best}}}`?"),
+        None if bound.is_empty() => "its arguments bind no name".to_owned(),
+        None => format!("the names bound are: {}", candidates.join(", ")),
+    };
+    format!("`{{{name}}}`: no argument pattern of `{function}` binds `{name}`; {hint}")
+}
+
+/// Header names in `vary(...)`: RFC 9110 §5.1 tokens, written lower case as
+/// the runtime keys on them, each once.
+fn check_vary(Strings(names): Strings, errors: &mut Accumulator) -> Vec<LitStr> {
+    let mut seen = Vec::<String>::new();
+    for name in &names {
+        let value = name.value();
+        let message = if value.is_empty() {
+            Some("a header name cannot be empty".to_owned())
+        } else if !value.bytes().all(is_tchar) {
+            Some(format!(
+                "\"{value}\" is not a header name: use letters, digits and `-`, as in \"accept-language\""
+            ))
+        } else if value.bytes().any(|b| b.is_ascii_uppercase()) {
+            Some(format!(
+                "header names are written lower case here: \"{}\"",
+                value.to_ascii_lowercase()
+            ))
+        } else if seen.contains(&value) {
+            Some(format!("\"{value}\" is already in `vary`"))
+        } else {
+            seen.push(value);
+            None
+        };
+        if let Some(message) = message {
+            errors.push(Error::custom(message).with_span(name));
+        }
+    }
+    names
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A header value the runtime can send as is: visible ASCII and spaces.
+fn check_cache_control(value: &LitStr, errors: &mut Accumulator) {
+    let text = value.value();
+    if text.trim().is_empty() {
+        errors.push(Error::custom("`cache_control` cannot be empty").with_span(value));
+    } else if !text.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        errors.push(
+            Error::custom("`cache_control` must be visible ASCII characters and spaces")
+                .with_span(value),
+        );
+    }
+}
+
+/// Arguments that would silently override one another.
+fn check_conflicts(
+    cache_control: &Option<LitStr>,
+    max_age: Option<Span>,
+    public: Flag,
+    no_cache: Flag,
+    immutable: Flag,
+    errors: &mut Accumulator,
+) {
+    if cache_control.is_some() {
+        let flags = [("public", public), ("no_cache", no_cache), ("immutable", immutable)];
+        let set = max_age
+            .map(|span| ("max_age", span))
+            .into_iter()
+            .chain(flags.iter().filter(|(_, flag)| flag.is_present()).map(|(name, flag)| (*name, flag.span())));
+        for (name, span) in set {
+            errors.push(
+                Error::custom(format!(
+                    "`{name}` conflicts with `cache_control`, which sets the whole header: \
+                     write it in `cache_control` or remove `cache_control`"
+                ))
+                .with_span(&span),
+            );
+        }
+    }
+    if no_cache.is_present() && immutable.is_present() {
+        errors.push(
+            Error::custom("`immutable` conflicts with `no_cache`: choose one").with_span(&immutable.span()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    const HANDLER: &str = "async fn get_image(Path(id): Path<i64>, State(db): State<Db>) -> Json<Image> { todo!() }";
+
+    fn model(args: TokenStream) -> darling::Result<Model> {
+        Model::parse(args, HANDLER.parse().unwrap())
+    }
+
+    fn messages(args: TokenStream, item: TokenStream) -> Vec<String> {
+        let err = Model::parse(args, item).unwrap_err();
+        syn::Error::from(err).into_iter().map(|e| e.to_string()).collect()
+    }
+
+    fn arg_errors(args: TokenStream) -> Vec<String> {
+        messages(args, HANDLER.parse().unwrap())
+    }
+
+    #[test]
+    fn bare_attribute_is_hash_with_runtime_defaults() {
+        let model = model(quote!()).unwrap();
+        assert_eq!(model.style, Style::Hash);
+        assert_eq!(model.policy.ttl, None);
+        assert!(!model.policy.strong);
+        assert!(model.templated_tags.is_empty());
+        let krate = &model.krate;
+        assert_eq!(quote!(#krate).to_string(), ":: cached_etag");
+    }
+
+    #[test]
+    fn tags_split_into_literal_and_templated() {
+        let model = model(quote!(tags("images", "image:{id}", "{{raw}}"))).unwrap();
+        let literal: Vec<_> = model.policy.tags.iter().map(LitStr::value).collect();
+        assert_eq!(literal, ["images", "{raw}"]);
+        let templated: Vec<_> = model.templated_tags.iter().map(LitStr::value).collect();
+        assert_eq!(templated, ["image:{id}"]);
+    }
+
+    #[test]
+    fn a_template_name_must_be_bound() {
+        assert_eq!(
+            arg_errors(quote!(tags("image:{ids}"))),
+            ["`{ids}`: no argument pattern of `get_image` binds `ids`; did you mean `{id}`?"]
+        );
+        assert_eq!(
+            arg_errors(quote!(tags("camera:{camera}"))),
+            ["`{camera}`: no argument pattern of `get_image` binds `camera`; the names bound are: id, db"]
+        );
+        assert_eq!(
+            messages(quote!(tags("{x}")), quote!(async fn h() {})),
+            ["`{x}`: no argument pattern of `h` binds `x`; its arguments bind no name"]
+        );
+    }
+
+    #[test]
+    fn a_positional_placeholder_is_an_error() {
+        assert_eq!(arg_errors(quote!(tags("image:{}"))).len(), 1);
+    }
+
+    #[test]
+    fn durations_are_checked() {
+        assert_eq!(arg_errors(quote!(ttl = 0)), ["`ttl` must be greater than zero"]);
+        assert_eq!(arg_errors(quote!(ttl = "0s")), ["`ttl` must be greater than zero"]);
+        assert_eq!(arg_errors(quote!(max_age = "1500ms")), ["`max_age` is sent in whole seconds"]);
+        let model = model(quote!(ttl = "250ms", max_age = 0)).unwrap();
+        assert_eq!(model.policy.ttl, Some(Duration::from_millis(250)));
+        assert_eq!(model.policy.max_age, Some(0));
+    }
+
+    #[test]
+    fn vary_names_are_lower_case_tokens() {
+        assert!(model(quote!(vary("accept-language", "x-api-version"))).is_ok());
+        assert_eq!(
+            arg_errors(quote!(vary("Accept-Language"))),
+            ["header names are written lower case here: \"accept-language\""]
+        );
+        assert_eq!(
+            arg_errors(quote!(vary("accept language", ""))),
+            [
+                "\"accept language\" is not a header name: use letters, digits and `-`, as in \"accept-language\"",
+                "a header name cannot be empty"
+            ]
+        );
+        assert_eq!(arg_errors(quote!(vary("accept", "accept"))), ["\"accept\" is already in `vary`"]);
+    }
+
+    #[test]
+    fn cache_control_is_a_valid_header_value() {
+        assert!(model(quote!(cache_control = "public, max-age=60, stale-while-revalidate=30")).is_ok());
+        assert_eq!(arg_errors(quote!(cache_control = "")), ["`cache_control` cannot be empty"]);
+        assert_eq!(
+            arg_errors(quote!(cache_control = "public\n")),
+            ["`cache_control` must be visible ASCII characters and spaces"]
+        );
+    }
+
+    #[test]
+    fn cache_control_conflicts_with_each_header_option() {
+        let errors = arg_errors(quote!(cache_control = "no-store", max_age = 5, public, no_cache));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("`max_age` conflicts with `cache_control`"));
+        assert!(errors[1].starts_with("`public` conflicts with `cache_control`"));
+        assert!(errors[2].starts_with("`no_cache` conflicts with `cache_control`"));
+    }
+
+    #[test]
+    fn no_cache_conflicts_with_immutable() {
+        assert_eq!(
+            arg_errors(quote!(no_cache, immutable)),
+            ["`immutable` conflicts with `no_cache`: choose one"]
+        );
+        assert!(model(quote!(public, immutable, max_age = "1d")).is_ok());
+    }
+
+    #[test]
+    fn impl_trait_return_only_with_hash() {
+        let item = quote!(async fn h() -> impl IntoResponse { "x" });
+        let model = Model::parse(quote!(), item.clone()).unwrap();
+        assert!(model.output_type.is_none());
+        let errors = messages(quote!(etag = "timestamp"), item);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("this ETag style reads the value the handler returns"));
+    }
+
+    #[test]
+    fn no_return_type_is_unit() {
+        let model = Model::parse(quote!(), quote!(async fn h() {})).unwrap();
+        let ty = model.output_type.unwrap();
+        assert_eq!(quote!(#ty).to_string(), "()");
+    }
+
+    #[test]
+    fn two_mistakes_give_two_errors() {
+        let errors = messages(quote!(ttl = 0), quote!(fn h() {}));
+        assert_eq!(
+            errors,
+            [
+                "a cached handler must be an `async fn`: add `async` before `fn`",
+                "`ttl` must be greater than zero",
+            ]
+        );
+    }
+
+    #[test]
+    fn argument_and_handler_errors_are_all_reported() {
+        let errors = messages(
+            quote!(tll = 5, etag = "hsh", tags("{nope}")),
+            quote!(fn h<T>(&self) {}),
+        );
+        assert_eq!(errors.len(), 5, "{errors:?}");
+    }
+
+    #[test]
+    fn a_non_function_is_reported_with_the_argument_errors() {
+        let errors = messages(quote!(ttl = 0), quote!(struct S;));
+        assert_eq!(errors.len(), 1, "ttl is only checked with a handler: {errors:?}");
+        let errors = messages(quote!(tll = 1), quote!(struct S;));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+}
