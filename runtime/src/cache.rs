@@ -32,7 +32,7 @@ use tracing::Instrument;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Finish, Finished, Fresh};
 use crate::stats::Counters;
-use crate::store::{Entry, MemoryStore, Removed, Store, StoreError};
+use crate::store::{Entry, EntryRef, MemoryStore, Removed, Store, StoreError};
 use crate::{ETag, Event, Key, Policy, Stats};
 
 use flight::{Flights, Role, State};
@@ -380,8 +380,7 @@ impl Cache {
                 let finish = self.finish(policy, &tags, check.as_ref(), per_user);
                 let response = match finish.run(fill.await).await {
                     Finished::Storable(entry) => {
-                        let entry = Arc::new(entry);
-                        self.inner.memory.insert(key.as_bytes(), entry.clone());
+                        let entry = self.inner.memory.insert(key.as_bytes(), entry);
                         Counters::bump(&counters.stores);
                         response::from_entry(&entry)
                     }
@@ -434,28 +433,28 @@ impl Cache {
             Counters::bump(&self.inner.counters.not_stored);
             return finished;
         };
-        let entry = Arc::new(entry);
         let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
-        let committed = self.inner.generations.commit(start, names, || {
-            self.inner.memory.insert(key.as_bytes(), entry.clone());
+        let mut stored = None;
+        self.inner.generations.commit(start, names, || {
+            stored = Some(self.inner.memory.insert(key.as_bytes(), entry.clone()));
         });
-        if committed {
-            Counters::bump(&self.inner.counters.stores);
-            landing.stored(entry.clone());
-            drop(landing);
-            if let Some(remote) = &self.inner.remote {
-                let put = remote.put(key.as_bytes(), &entry);
-                let _ = self.remote_call("put", put).await;
-            }
-        } else {
+        let Some(stored) = stored else {
             Counters::bump(&self.inner.counters.not_stored);
             tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
+            return Finished::Storable(entry);
+        };
+        Counters::bump(&self.inner.counters.stores);
+        landing.stored(stored);
+        drop(landing);
+        if let Some(remote) = &self.inner.remote {
+            let put = remote.put(key.as_bytes(), &entry);
+            let _ = self.remote_call("put", put).await;
         }
-        Finished::Storable(Arc::unwrap_or_clone(entry))
+        Finished::Storable(entry)
     }
 
     /// The entry answering `key`, from memory or the remote store.
-    async fn lookup(&self, key: &Key, check: Option<&ETag>) -> Option<Arc<Entry>> {
+    async fn lookup(&self, key: &Key, check: Option<&ETag>) -> Option<EntryRef> {
         let memory = &self.inner.memory;
         let entry = match memory.get(key.as_bytes()) {
             Some(entry) => entry,
@@ -464,21 +463,16 @@ impl Cache {
                 let entry = self
                     .remote_call("get", remote.get(key.as_bytes()))
                     .await??;
-                let entry = Arc::new(entry);
-                if !entry.ttl.is_zero() {
-                    memory.insert(key.as_bytes(), entry.clone());
-                }
-                entry
+                memory.insert(key.as_bytes(), entry)
             }
         };
         // A cheap validator that disagrees with the stored ETag means the
         // entry describes an old state.
-        if let Some(check) = check {
-            if !check.weak_eq(&entry.etag) {
+        if let Some(check) = check
+            && !check.weak_eq(&entry.etag) {
                 memory.remove(key.as_bytes(), None);
                 return None;
             }
-        }
         Some(entry)
     }
 
@@ -728,15 +722,14 @@ impl Cache {
     async fn remove_key(&self, key: &Key, keep: Option<&ETag>) -> Removed {
         self.inner.generations.bump([key.as_bytes()]);
         let mut removed = self.inner.memory.remove(key.as_bytes(), keep);
-        if let Some(remote) = &self.inner.remote {
-            if let Some(r) = self
+        if let Some(remote) = &self.inner.remote
+            && let Some(r) = self
                 .remote_call("remove", remote.remove(key.as_bytes(), keep))
                 .await
             {
                 removed.removed = removed.removed.max(r.removed);
                 removed.skipped = removed.skipped.max(r.skipped);
             }
-        }
         self.count(removed)
     }
 
@@ -747,15 +740,14 @@ impl Cache {
             .generations
             .bump(tags.iter().map(|t| t.as_bytes()));
         let mut removed = self.inner.memory.remove_tags(tags, keep);
-        if let Some(remote) = &self.inner.remote {
-            if let Some(r) = self
+        if let Some(remote) = &self.inner.remote
+            && let Some(r) = self
                 .remote_call("remove_tags", remote.remove_tags(tags, keep))
                 .await
             {
                 removed.removed = removed.removed.max(r.removed);
                 removed.skipped = removed.skipped.max(r.skipped);
             }
-        }
         self.count(removed)
     }
 

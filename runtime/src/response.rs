@@ -135,7 +135,7 @@ impl Finish<'_> {
             (None, Some(etag), _) => etag,
             (None, None, Ok(bytes)) => ETag::from_content(bytes),
             (None, None, Err(_)) => {
-                let body = buffered.err().expect("matched Err");
+                let body = buffered.expect_err("matched Err");
                 return Finished::Unstorable(Response::from_parts(parts, body));
             }
         };
@@ -168,14 +168,13 @@ impl Finish<'_> {
             };
             headers.insert(header::CACHE_CONTROL, value);
         }
-        if let Some(time) = last_modified {
-            if !headers.contains_key(header::LAST_MODIFIED) {
+        if let Some(time) = last_modified
+            && !headers.contains_key(header::LAST_MODIFIED) {
                 let date = httpdate::fmt_http_date(time);
                 if let Ok(value) = HeaderValue::from_str(&date) {
                     headers.insert(header::LAST_MODIFIED, value);
                 }
             }
-        }
         if let Some(vary) = self.policy.vary_header() {
             headers.append(header::VARY, vary.clone());
         }

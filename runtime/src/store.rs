@@ -19,7 +19,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::ETag;
 
-pub use memory::MemoryStore;
+pub use memory::{EntryRef, MemoryStore};
 
 /// A boxed future, as [`Store`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

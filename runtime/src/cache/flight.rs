@@ -14,14 +14,14 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::Key;
-use crate::store::Entry;
+use crate::store::EntryRef;
 
 /// A flight's outcome as waiters see it.
 #[derive(Debug, Clone)]
 pub(crate) enum State {
     Pending,
     /// The leader stored this entry: serve it.
-    Stored(Arc<Entry>),
+    Stored(EntryRef),
     /// The leader's response was not storable (or it failed): run your own.
     Unusable,
 }
@@ -61,11 +61,11 @@ impl Flights {
 pub(crate) struct Landing {
     flights: Weak<Flights>,
     key: Key,
-    outcome: Option<Arc<Entry>>,
+    outcome: Option<EntryRef>,
 }
 
 impl Landing {
-    pub(crate) fn stored(&mut self, entry: Arc<Entry>) {
+    pub(crate) fn stored(&mut self, entry: EntryRef) {
         self.outcome = Some(entry);
     }
 }

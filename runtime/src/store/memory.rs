@@ -30,10 +30,10 @@ type SlotKey = Arc<[u8]>;
 
 /// One resident entry. Dropping the last reference gives its bytes back, so
 /// the byte count stays exact however the slot leaves (eviction, removal,
-/// replacement).
+/// replacement). The entry lives inside, so a hit clones one `Arc`.
 #[derive(Debug)]
 struct Resident {
-    entry: Arc<Entry>,
+    entry: Entry,
     id: u64,
     deadline: Instant,
     weight: u64,
@@ -50,6 +50,18 @@ impl Drop for Resident {
 
 type Slot = Arc<Resident>;
 
+/// A shared handle on an entry held by a [`MemoryStore`]: cloning it is one
+/// reference count, and it derefs to the [`Entry`].
+#[derive(Debug, Clone)]
+pub struct EntryRef(Slot);
+
+impl std::ops::Deref for EntryRef {
+    type Target = Entry;
+
+    fn deref(&self) -> &Entry {
+        &self.0.entry
+    }
+}
 #[derive(Debug, Default)]
 struct Counters {
     bytes: AtomicU64,
@@ -174,10 +186,10 @@ impl MemoryStore {
     }
 
     /// The live entry under `key`; an expired one is removed and not returned.
-    pub fn get(&self, key: &[u8]) -> Option<Arc<Entry>> {
+    pub fn get(&self, key: &[u8]) -> Option<EntryRef> {
         let slot = self.slots.get(key)?;
         if slot.deadline > Instant::now() {
-            return Some(slot.entry.clone());
+            return Some(EntryRef(slot));
         }
         if self.remove_slot(key, |s| s.id == slot.id).is_some() {
             self.counters.expirations.fetch_add(1, Ordering::Relaxed);
@@ -185,13 +197,14 @@ impl MemoryStore {
         None
     }
 
-    /// Stores `entry` under `key` until its ttl runs out.
-    pub fn insert(&self, key: &[u8], entry: Arc<Entry>) {
-        let ttl = entry.ttl;
-        self.insert_until(key, entry, Instant::now() + ttl);
+    /// Stores `entry` under `key` until its ttl runs out, and returns a
+    /// handle on it.
+    pub fn insert(&self, key: &[u8], entry: Entry) -> EntryRef {
+        let deadline = Instant::now() + entry.ttl;
+        self.insert_until(key, entry, deadline)
     }
 
-    fn insert_until(&self, key: &[u8], entry: Arc<Entry>, deadline: Instant) {
+    fn insert_until(&self, key: &[u8], entry: Entry, deadline: Instant) -> EntryRef {
         let key: SlotKey = Arc::from(key);
         let weight = (key.len() + entry.weight()) as u64;
         self.counters.bytes.fetch_add(weight, Ordering::Relaxed);
@@ -205,6 +218,7 @@ impl MemoryStore {
             weight,
             counters: self.counters.clone(),
         });
+        let handle = EntryRef(slot.clone());
         let mut evicted = Vec::new();
         self.slots
             .insert_with_lifecycle(key.clone(), slot, &mut evicted);
@@ -229,6 +243,7 @@ impl MemoryStore {
         self.counters
             .evictions
             .fetch_add(evicted.len() as u64, Ordering::Relaxed);
+        handle
     }
 
     /// Removes the entry under `key` unless its ETag equals `keep`.
@@ -311,7 +326,7 @@ impl Store for MemoryStore {
     }
 
     fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.insert(key, Arc::new(entry.clone()));
+        self.insert(key, entry.clone());
         Box::pin(std::future::ready(Ok(())))
     }
 
@@ -346,8 +361,8 @@ mod tests {
     use http::{HeaderMap, StatusCode};
     use std::time::{Duration, SystemTime};
 
-    fn entry(body: &str, tags: &[&str], ttl: u64) -> Arc<Entry> {
-        Arc::new(Entry {
+    fn entry(body: &str, tags: &[&str], ttl: u64) -> Entry {
+        Entry {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             body: Bytes::copy_from_slice(body.as_bytes()),
@@ -356,7 +371,7 @@ mod tests {
             tags: tags.iter().map(|t| Arc::from(*t)).collect(),
             stored_at: SystemTime::now(),
             ttl: Duration::from_secs(ttl),
-        })
+        }
     }
 
     #[test]

@@ -1,0 +1,1 @@
+//! Benchmarks of cached-etag live in `benches/`; this crate has no library code.
