@@ -1,0 +1,185 @@
+//! All HTTP bench scenarios in one process, so that every pair is measured
+//! against the same server, allocator and runtime. Driven by `bench/http.sh`.
+//!
+//! `bench-server [PORT]` prints `listening on 127.0.0.1:PORT` when ready.
+
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::Query;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use bytes::Bytes;
+use cached_etag::{Cache, CacheRequest, Identified, Policy, UpdatedAt, cached_etag};
+use serde::{Deserialize, Serialize};
+
+/// The ~2 KB document every scenario serves.
+#[derive(Serialize, Clone)]
+struct Report {
+    id: u64,
+    updated_at_ms: u64,
+    items: Vec<Item>,
+}
+
+#[derive(Serialize, Clone)]
+struct Item {
+    id: u32,
+    name: String,
+    score: f64,
+}
+
+impl UpdatedAt for Report {
+    fn updated_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.updated_at_ms)
+    }
+}
+
+impl Identified for Report {
+    fn id(&self) -> impl std::fmt::Display + '_ {
+        self.id
+    }
+}
+
+fn report(id: u64) -> Report {
+    Report {
+        id,
+        updated_at_ms: 1_732_442_400_123,
+        items: (0..36)
+            .map(|i| Item {
+                id: i,
+                name: format!("camera-{i:03}-north-gate"),
+                score: f64::from(i) * 1.5,
+            })
+            .collect(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Params {
+    id: Option<u64>,
+}
+
+/// The simulated query: what a handler costs without a cache.
+async fn work(id: u64) -> Report {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    report(id)
+}
+
+async fn hello() -> &'static str {
+    "Hello, World!"
+}
+
+static STATIC_BODY: LazyLock<Bytes> =
+    LazyLock::new(|| Bytes::from(serde_json::to_vec(&report(0)).expect("serialisable")));
+
+async fn static_bytes() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], STATIC_BODY.clone()).into_response()
+}
+
+async fn baseline_work(Query(p): Query<Params>) -> Json<Report> {
+    Json(work(p.id.unwrap_or(0)).await)
+}
+
+#[cached_etag(ttl = 3600)]
+async fn cached_work(Query(p): Query<Params>) -> Json<Report> {
+    Json(work(p.id.unwrap_or(0)).await)
+}
+
+#[cached_etag(ttl = 3600, etag = "composite")]
+async fn cached_composite(Query(p): Query<Params>) -> Json<Report> {
+    Json(work(p.id.unwrap_or(0)).await)
+}
+
+static MANUAL: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Policy::builder("bench::manual_work")
+        .ttl(Duration::from_secs(3600))
+        .build()
+});
+
+/// The same caching as `cached_work`, written by hand against the runtime.
+async fn manual_work(request: CacheRequest, Query(p): Query<Params>) -> Response {
+    request
+        .respond(&MANUAL, Vec::new(), None, async move {
+            cached_etag::hash(Json(work(p.id.unwrap_or(0)).await))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+struct Fill {
+    n: u64,
+}
+
+static SMALL: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Policy::builder("bench::small")
+        .ttl(Duration::from_secs(3600))
+        .build()
+});
+
+/// Small entries for the scale scenario: `/small?id=N`.
+async fn small(request: CacheRequest, Query(p): Query<Params>) -> Response {
+    let id = p.id.unwrap_or(0);
+    request
+        .respond(&SMALL, Vec::new(), None, async move { cached_etag::hash(Json(id)) })
+        .await
+}
+
+/// Fills `/small?id=0..n` through the cache as requests with this request's
+/// `Host` would, for the scale scenario; answers with the resident entries.
+async fn fill(
+    Extension(cache): Extension<Cache>,
+    headers: axum::http::HeaderMap,
+    Query(f): Query<Fill>,
+) -> String {
+    for id in 0..f.n {
+        let uri: axum::http::Uri = format!("/small?id={id}").parse().expect("valid uri");
+        let head = cached_etag::RequestHead {
+            method: &axum::http::Method::GET,
+            uri: &uri,
+            headers: &headers,
+        };
+        let _: Response = cache
+            .respond(head, &SMALL, Vec::new(), None, async move {
+                cached_etag::hash(Json(id))
+            })
+            .await;
+    }
+    cache.stats().entries.to_string()
+}
+
+async fn stats(Extension(cache): Extension<Cache>) -> String {
+    format!("{:?}", cache.stats())
+}
+
+#[tokio::main]
+async fn main() {
+    let port = std::env::args().nth(1).unwrap_or_else(|| "8088".into());
+    // Room for the 1M-entry scale scenario.
+    let cache = Cache::builder()
+        .max_entries(2_000_000)
+        .max_bytes(4 << 30)
+        .build();
+    let app = Router::new()
+        .route("/baseline/hello", get(hello))
+        .route("/baseline/static", get(static_bytes))
+        .route("/baseline/work", get(baseline_work))
+        .route("/cached/work", get(cached_work))
+        .route("/cached/composite", get(cached_composite))
+        .route("/small", get(small))
+        .route("/manual/work", get(manual_work))
+        .route("/admin/fill", get(fill))
+        .route("/admin/stats", get(stats))
+        .layer(Extension(cache));
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .expect("port free");
+    println!("listening on {}", listener.local_addr().expect("bound"));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .expect("server runs");
+}
