@@ -39,7 +39,8 @@ local counter = 0
 local base = os.time() * 1000000
 request = function()
   counter = counter + 1
-  return wrk.format(nil, wrk.path .. "?id=" .. (base + counter))
+  -- %.0f: LuaJIT numbers are doubles, and `..` would print 1.7e+15.
+  return wrk.format(nil, wrk.path .. "?id=" .. string.format("%.0f", base + counter))
 end
 LUA
 # Uniformly random resident keys below N (set by env var KEYS).
@@ -47,7 +48,7 @@ cat >"$OUT/random.lua" <<'LUA'
 local n = tonumber(os.getenv("KEYS"))
 math.randomseed(os.time())
 request = function()
-  return wrk.format(nil, wrk.path .. "?id=" .. math.random(0, n - 1))
+  return wrk.format(nil, wrk.path .. "?id=" .. string.format("%d", math.random(0, n - 1)))
 end
 LUA
 

@@ -245,7 +245,11 @@ fn replayed(mut headers: HeaderMap) -> HeaderMap {
         headers.remove(name);
     }
     headers.remove("keep-alive");
-    headers
+    // A map grown by inserts keeps room for about twice its fields; a stored
+    // entry lives long, so give it exactly what it holds.
+    let mut compact = HeaderMap::with_capacity(headers.len());
+    compact.extend(headers);
+    compact
 }
 
 /// A 200 from a stored entry.
