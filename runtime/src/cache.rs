@@ -252,9 +252,10 @@ impl Cache {
     /// let cache = Cache::new();
     /// let request = http::Request::get("/hello").body(()).unwrap();
     /// let (parts, ()) = request.into_parts();
-    /// let response: http::Response<String> = cache
+    /// type Body = http_body_util::Full<bytes::Bytes>;
+    /// let response: http::Response<Body> = cache
     ///     .respond(RequestHead::from(&parts), &POLICY, Vec::new(), None, async {
-    ///         Fresh::new(http::Response::new(String::from("hello")))
+    ///         Fresh::new(http::Response::new(Body::from("hello")))
     ///     })
     ///     .await;
     /// assert!(response.headers().contains_key("etag"));
