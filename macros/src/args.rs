@@ -74,6 +74,11 @@ impl FromMeta for DurationArg {
                 Lit::Int(int) if int.base10_digits().starts_with('-') => {
                     Err(Error::custom("a duration cannot be negative").with_span(int))
                 }
+                // `300ms` lexes as the integer 300 with a suffix: not seconds.
+                Lit::Int(int) if !int.suffix().is_empty() => Err(Error::custom(format!(
+                    "a duration with a unit is written as a string: \"{int}\""
+                ))
+                .with_span(int)),
                 Lit::Int(int) => int
                     .base10_parse::<u64>()
                     .map(|secs| DurationArg(Duration::from_secs(secs)))
@@ -257,7 +262,10 @@ mod tests {
             crate = ::my_crate::cached_etag,
         ))
         .unwrap();
-        assert_eq!(**args.ttl.as_ref().unwrap(), DurationArg(Duration::from_secs(5400)));
+        assert_eq!(
+            **args.ttl.as_ref().unwrap(),
+            DurationArg(Duration::from_secs(5400))
+        );
         assert_eq!(**args.etag.as_ref().unwrap(), Style::Composite);
         assert!(args.strong.is_present() && args.shared.is_present());
         let tags: Vec<String> = args.tags.unwrap().0.iter().map(LitStr::value).collect();
@@ -265,7 +273,10 @@ mod tests {
         assert_eq!(args.vary.unwrap().0[0].value(), "accept-language");
         assert!(matches!(args.check.unwrap().0, Expr::MethodCall(_)));
         assert_eq!(args.cache_control.unwrap().value(), "public, max-age=60");
-        assert_eq!(**args.max_age.as_ref().unwrap(), DurationArg(Duration::from_secs(600)));
+        assert_eq!(
+            **args.max_age.as_ref().unwrap(),
+            DurationArg(Duration::from_secs(600))
+        );
         assert!(args.public.is_present() && args.no_cache.is_present());
         assert!(args.immutable.is_present() && args.surrogate_keys.is_present());
         assert!(matches!(args.cache.unwrap().0, Expr::MethodCall(_)));
@@ -276,9 +287,18 @@ mod tests {
     #[test]
     fn ttl_takes_seconds_or_a_duration_string() {
         let ttl = |tokens| **parse(tokens).unwrap().ttl.as_ref().unwrap();
-        assert_eq!(ttl(quote!(ttl = 300)), DurationArg(Duration::from_secs(300)));
-        assert_eq!(ttl(quote!(ttl = "5m")), DurationArg(Duration::from_secs(300)));
-        assert_eq!(ttl(quote!(ttl = "250ms")), DurationArg(Duration::from_millis(250)));
+        assert_eq!(
+            ttl(quote!(ttl = 300)),
+            DurationArg(Duration::from_secs(300))
+        );
+        assert_eq!(
+            ttl(quote!(ttl = "5m")),
+            DurationArg(Duration::from_secs(300))
+        );
+        assert_eq!(
+            ttl(quote!(ttl = "250ms")),
+            DurationArg(Duration::from_millis(250))
+        );
     }
 
     #[test]
@@ -288,6 +308,10 @@ mod tests {
         assert_eq!(message(quote!(ttl = 1.5)), expected);
         assert_eq!(message(quote!(ttl = some_const)), expected);
         assert_eq!(message(quote!(ttl = -5)), "a duration cannot be negative");
+        assert_eq!(
+            message(quote!(ttl = 300ms)),
+            "a duration with a unit is written as a string: \"300ms\""
+        );
         assert!(message(quote!(ttl = "abc")).starts_with("invalid duration \"abc\""));
     }
 
@@ -315,8 +339,14 @@ mod tests {
 
     #[test]
     fn unknown_argument_suggests_the_closest() {
-        assert_eq!(message(quote!(max_ag = 5)), "Unknown field: `max_ag`. Did you mean `max_age`?");
-        assert_eq!(message(quote!(tag("a"))), "Unknown field: `tag`. Did you mean `tags`?");
+        assert_eq!(
+            message(quote!(max_ag = 5)),
+            "Unknown field: `max_ag`. Did you mean `max_age`?"
+        );
+        assert_eq!(
+            message(quote!(tag("a"))),
+            "Unknown field: `tag`. Did you mean `tags`?"
+        );
         assert_eq!(
             message(quote!(surrogate_key)),
             "Unknown field: `surrogate_key`. Did you mean `surrogate_keys`?"

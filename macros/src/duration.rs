@@ -16,7 +16,8 @@ const UNITS: [(&str, Duration); 5] = [
 /// Parses a duration string such as `"5m"` or `"1h30m"`. The error is a
 /// sentence for the user; the caller spans it at the string literal.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a number with a unit (ms, s, m, h or d), as in \"500ms\", \"5m\" or \"1h30m\"";
+    const EXPECTED: &str =
+        "expected a number with a unit (ms, s, m, h or d), as in \"500ms\", \"5m\" or \"1h30m\"";
     if text.is_empty() {
         return Err(format!("empty duration: {EXPECTED}"));
     }
@@ -101,7 +102,11 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_duration() {
         assert!(parse("").unwrap_err().starts_with("empty duration"));
-        assert!(parse("abc").unwrap_err().starts_with("invalid duration \"abc\""));
+        assert!(
+            parse("abc")
+                .unwrap_err()
+                .starts_with("invalid duration \"abc\"")
+        );
         assert!(parse("5 m").unwrap_err().starts_with("invalid duration"));
         assert!(parse("-5m").unwrap_err().starts_with("invalid duration"));
         assert!(parse("1.5h").unwrap_err().starts_with("invalid duration"));
@@ -110,7 +115,10 @@ mod tests {
             parse("5y").unwrap_err(),
             "unknown unit \"y\" in duration \"5y\": use ms, s, m, h or d"
         );
-        assert_eq!(parse("5minutes").unwrap_err(), "unknown unit \"minutes\" in duration \"5minutes\": use ms, s, m, h or d");
+        assert_eq!(
+            parse("5minutes").unwrap_err(),
+            "unknown unit \"minutes\" in duration \"5minutes\": use ms, s, m, h or d"
+        );
     }
 
     #[test]

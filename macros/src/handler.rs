@@ -44,7 +44,7 @@ impl Handler {
         let sig = &self.item.sig;
         if sig.asyncness.is_none() {
             errors.push(error_at(
-                &sig.fn_token,
+                sig.fn_token,
                 "a cached handler must be an `async fn`: add `async` before `fn`",
             ));
         }
@@ -56,14 +56,14 @@ impl Handler {
         }
         if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
             errors.push(error_at(
-                receiver,
+                receiver.self_token,
                 "a cached handler cannot take `self`: make it a free function, \
                  and pass what `self` held as `State` or an `Extension`",
             ));
         }
         if !sig.generics.params.is_empty() {
             errors.push(error_at(
-                &sig.generics,
+                &sig.generics.params,
                 "a cached handler cannot be generic yet: write one handler per type",
             ));
         }
@@ -127,7 +127,10 @@ fn bind(pat: &Pat, names: &mut Vec<Ident>) {
         }
         Pat::Tuple(tuple) => tuple.elems.iter().for_each(|pat| bind(pat, names)),
         Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|pat| bind(pat, names)),
-        Pat::Struct(fields) => fields.fields.iter().for_each(|field| bind(&field.pat, names)),
+        Pat::Struct(fields) => fields
+            .fields
+            .iter()
+            .for_each(|field| bind(&field.pat, names)),
         Pat::Slice(slice) => slice.elems.iter().for_each(|pat| bind(pat, names)),
         Pat::Reference(reference) => bind(&reference.pat, names),
         Pat::Paren(paren) => bind(&paren.pat, names),
@@ -180,63 +183,146 @@ mod tests {
                 ) {}
             }),
             [
-                "id", "camera", "index", "page", "size", "db", "cache", "reference", "first",
-                "last", "whole", "inner", "body", "plain"
+                "id",
+                "camera",
+                "index",
+                "page",
+                "size",
+                "db",
+                "cache",
+                "reference",
+                "first",
+                "last",
+                "whole",
+                "inner",
+                "body",
+                "plain"
             ]
         );
     }
 
     #[test]
     fn a_name_bound_twice_is_listed_once() {
-        assert_eq!(bound(quote!(async fn h(a: u8, (a, b): (u8, u8)) {})), ["a", "b"]);
+        assert_eq!(
+            bound(quote!(
+                async fn h(a: u8, (a, b): (u8, u8)) {}
+            )),
+            ["a", "b"]
+        );
     }
 
     #[test]
     fn binds_keeps_the_users_spelling() {
-        let h = handler(quote!(async fn h(Path(id): Path<i64>) {}));
+        let h = handler(quote!(
+            async fn h(Path(id): Path<i64>) {}
+        ));
         assert!(h.binds("id"));
         assert!(!h.binds("Path"));
     }
 
     #[test]
     fn a_valid_handler_has_no_errors() {
-        assert!(errors(quote!(pub async fn h(Path(id): Path<i64>) -> String { todo!() })).is_empty());
-        assert!(errors(quote!(async fn h() where u8: Copy {})).is_empty());
+        assert!(
+            errors(quote!(
+                pub async fn h(Path(id): Path<i64>) -> String {
+                    todo!()
+                }
+            ))
+            .is_empty()
+        );
+        assert!(
+            errors(quote!(
+                async fn h()
+                where
+                    u8: Copy,
+                {
+                }
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
     fn signature_errors() {
         assert_eq!(
-            errors(quote!(fn h() {})),
+            errors(quote!(
+                fn h() {}
+            )),
             ["a cached handler must be an `async fn`: add `async` before `fn`"]
         );
-        assert_eq!(errors(quote!(async fn h<T>(t: T) {})).len(), 1);
-        assert_eq!(errors(quote!(async fn h(&self) {})).len(), 1);
-        assert_eq!(errors(quote!(async unsafe fn h() {})).len(), 1);
-        assert_eq!(errors(quote!(async extern "C" fn h() {})).len(), 1);
+        assert_eq!(
+            errors(quote!(
+                async fn h<T>(t: T) {}
+            ))
+            .len(),
+            1
+        );
+        assert_eq!(
+            errors(quote!(
+                async fn h(&self) {}
+            ))
+            .len(),
+            1
+        );
+        assert_eq!(
+            errors(quote!(
+                async unsafe fn h() {}
+            ))
+            .len(),
+            1
+        );
+        assert_eq!(
+            errors(quote!(
+                async extern "C" fn h() {}
+            ))
+            .len(),
+            1
+        );
     }
 
     #[test]
     fn every_signature_error_is_reported() {
-        assert_eq!(errors(quote!(fn h<T>(self, t: T) {})).len(), 3);
+        assert_eq!(
+            errors(quote!(
+                fn h<T>(self, t: T) {}
+            ))
+            .len(),
+            3
+        );
     }
 
     #[test]
     fn only_functions_are_handlers() {
-        let err = Handler::parse(quote!(struct S;)).unwrap_err();
+        let err = Handler::parse(quote!(
+            struct S;
+        ))
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "#[cached_etag] goes on an `async fn` handler: this item is not a function"
         );
-        assert!(Handler::parse(quote!(async fn f(&self);)).is_err());
+        assert!(
+            Handler::parse(quote!(
+                async fn f(&self);
+            ))
+            .is_err()
+        );
     }
 
     #[test]
     fn impl_trait_anywhere_in_the_return_type() {
         let returns = |tokens| handler(tokens).returns_impl_trait();
-        assert!(returns(quote!(async fn h() -> impl IntoResponse {})));
-        assert!(returns(quote!(async fn h() -> Json<impl Serialize> {})));
-        assert!(!returns(quote!(async fn h() -> Json<Image> {})));
-        assert!(!returns(quote!(async fn h() {})));
+        assert!(returns(quote!(
+            async fn h() -> impl IntoResponse {}
+        )));
+        assert!(returns(quote!(
+            async fn h() -> Json<impl Serialize> {}
+        )));
+        assert!(!returns(quote!(
+            async fn h() -> Json<Image> {}
+        )));
+        assert!(!returns(quote!(
+            async fn h() {}
+        )));
     }
 }

@@ -1,9 +1,14 @@
 //! The `#[cached_etag]` attribute and `#[derive(Resource)]`. Use them through
 //! the `cached-etag` crate, which re-exports them with the runtime they call.
+//!
+//! The attribute works in three stages: `args` and `handler` read the
+//! arguments and the function, `model` checks them together and reports
+//! every mistake at once, `expand` writes the code.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod args;
+mod derive;
 mod duration;
 mod expand;
 mod handler;
@@ -12,8 +17,125 @@ mod template;
 
 use proc_macro::TokenStream;
 
-/// Caches an async axum handler's response and answers conditional requests.
+/// Caches an async axum handler's response server-side and answers
+/// conditional requests with `304 Not Modified`.
+///
+/// ```rust,ignore
+/// use cached_etag::cached_etag;
+///
+/// #[cached_etag(ttl = 300, etag = "composite", tags("images", "image:{id}"))]
+/// async fn get_image(Path(id): Path<i64>, State(db): State<Db>) -> Result<Json<Image>, AppError> {
+///     Ok(Json(db.image(id).await?))
+/// }
+/// ```
+///
+/// The handler stays an ordinary axum handler: route it with
+/// `get(get_image)`. On a miss it runs and its response is stored with its
+/// ETag; on a hit it does not run; when the client already holds the current
+/// version the answer is a 304. Which cache is used: `cache = …` if given,
+/// else an `Extension<Cache>` layer on the router, else a process-wide
+/// default.
+///
+/// # The handler
+///
+/// An `async fn` without `self` and without generic parameters. Its
+/// attributes, doc comments, visibility and `where` clause are kept. Put
+/// `#[cached_etag]` first, above `#[axum::debug_handler]` or
+/// `#[tracing::instrument]`, so that those see the handler as it is routed
+/// (`#[tracing::instrument]` then records the injected argument too: add
+/// `skip_all` or `skip(__cached_etag)` if you do not want it).
+///
+/// A return type with `impl Trait` (`-> impl IntoResponse`) works with
+/// `etag = "hash"`, the default; the other styles read the typed value and
+/// need a named type such as `Json<Image>` or `Result<Json<Image>, E>`.
+///
+/// # Arguments
+///
+/// All are optional: a bare `#[cached_etag]` keeps responses 60 seconds with
+/// a weak ETag hashed from the body, and sends
+/// `Cache-Control: private, max-age=60`.
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `ttl = 300` or `ttl = "5m"` | How long the server keeps a response. An integer is seconds; a string is numbers with units `ms`, `s`, `m`, `h`, `d`, largest first (`"1h30m"`, `"250ms"`). Must be more than zero. Default 60 s. |
+/// | `etag = "hash"` | SHA-256 of the body. The default; works with any response. |
+/// | `etag = "timestamp"` | From the value's update time: the value (inside `Json`, `Result`, a `(StatusCode, _)` tuple…) implements `UpdatedAt`. Also sends `Last-Modified`. |
+/// | `etag = "composite"` | `"{id}-{updated_at}"`: the value implements `Identified` and `UpdatedAt`. |
+/// | `etag = "collection"` | `"{count}-{latest}"`: the value implements `Collection` (a `Vec` or slice of `UpdatedAt` items does). |
+/// | `etag = path::to::function` | Your own `fn(&T) -> ETag`, given the value. |
+/// | `strong` | Send strong ETags (`"…"`) instead of weak ones (`W/"…"`): only when the bytes are the identity. |
+/// | `tags("images", "image:{id}")` | Invalidation tags. A tag with `{name}` (or `{name:spec}`) is formatted per request from a name the handler's argument patterns bind (`Path(id)`, `Query(Params { page, .. })`…); `{{` and `}}` are literal braces. |
+/// | `vary("accept-language")` | Request headers the response depends on: they are part of the cache key and of the `Vary` header. Lower-case header names. |
+/// | `shared` | The response does not depend on the user: requests with `Authorization` or `Cookie` may share the cache. |
+/// | `check = expr` | An async expression over the handler's bound names (`check = db.image_version(id)`) awaited before the body, yielding the current `ETag` (or `Option<ETag>`, or a `Result` of either). A match with the client's `If-None-Match` is a 304 without running the body; a stored entry with another ETag is stale. |
+/// | `cache_control = "…"` | The whole `Cache-Control` header. Cannot be combined with `max_age`, `public`, `no_cache` or `immutable`. |
+/// | `max_age = 600` or `max_age = "10m"` | `max-age` in whole seconds, instead of the ttl. |
+/// | `public` | `Cache-Control: public` instead of `private`. |
+/// | `no_cache` | `Cache-Control: no-cache`: clients revalidate every time. Cannot be combined with `immutable`. |
+/// | `immutable` | `Cache-Control: immutable`. |
+/// | `surrogate_keys` | Send the tags in `Surrogate-Key` and `Cache-Tag` headers for a CDN. |
+/// | `cache = expr` | The `Cache` to use, an expression over the handler's bound names or globals (`cache = state.cache.clone()`, `cache = &*CACHE`). |
+/// | `crate = path` | Where the `cached-etag` crate is, for crates that re-export it. Default `::cached_etag`. |
+///
+/// # Compile-time checks
+///
+/// Every mistake is reported at the token that causes it, all in one build:
+/// an unknown argument (with the closest name), a repeated or conflicting
+/// argument, a value of the wrong kind, a zero `ttl`, a duration that does not
+/// parse, an unknown ETag style (with the closest one), a tag template naming
+/// something no argument binds, a header name that is not a lower-case token,
+/// a function that is not `async`, takes `self` or is generic. The function is
+/// still emitted unchanged beside the errors, so routes naming it do not
+/// fail too. A style whose trait the returned value lacks is a trait error on
+/// the return type that says what to implement.
+///
+/// # What it expands to
+///
+/// The handler above becomes the following (`cargo expand` shows the same).
+/// The extractor and the locals the expansion adds cannot clash with your
+/// names; the user's body is moved unchanged into the future that runs on a
+/// miss.
+///
+/// ```rust,ignore
+#[doc = include_str!("../tests/expand/composite_tags.expanded.rs")]
+/// ```
 #[proc_macro_attribute]
 pub fn cached_etag(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(args.into(), item.into()).into()
+}
+
+/// Implements the ETag style traits of a struct from its fields.
+///
+/// ```rust,ignore
+/// use cached_etag::Resource;
+///
+/// #[derive(Resource)]
+/// struct Image {
+///     id: i64,                                 // -> Identified
+///     updated_at: chrono::DateTime<Utc>,       // -> UpdatedAt
+///     path: String,
+/// }
+///
+/// #[derive(Resource)]
+/// struct Camera {
+///     #[resource(id)]
+///     slug: String,
+///     #[resource(updated_at)]
+///     changed: std::time::SystemTime,
+/// }
+/// ```
+///
+/// - `UpdatedAt` from the field marked `#[resource(updated_at)]`, else the
+///   field named `updated_at`, whose type implements `Timestamp`
+///   (`SystemTime`; `chrono` and `time` date-times with their features).
+/// - `Identified` from the field marked `#[resource(id)]`, else the field
+///   named `id`, whose type implements `Display`.
+///
+/// Each trait is implemented only when its field exists; a struct with
+/// neither is an error. `#[resource(crate = path)]` on the struct names the
+/// `cached-etag` crate for re-exporters. Together they give the `timestamp`
+/// and `composite` styles; a `Vec` of such values gives `collection`.
+#[proc_macro_derive(Resource, attributes(resource))]
+pub fn derive_resource(input: TokenStream) -> TokenStream {
+    derive::resource(input.into()).into()
 }

@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
+use darling::Error;
 use darling::error::Accumulator;
 use darling::util::Flag;
-use darling::Error;
 use proc_macro2::{Span, TokenStream};
-use syn::spanned::Spanned;
 use syn::{Expr, LitStr, Type};
 
 use crate::args::{self, Args, DurationArg, Strings, Style};
@@ -33,12 +32,19 @@ pub(crate) struct Model {
     pub cache: Option<Expr>,
     /// How the ETag is computed.
     pub style: Style,
-    /// The type of the body's value, written in the fill's `let`; `None`
-    /// when it has an `impl Trait`, which cannot be written there.
-    pub output_type: Option<Type>,
-    /// Where style errors are reported: the return type, or the function's
-    /// name when it has none.
-    pub output_span: Span,
+    /// The type of the body's value.
+    pub output: Output,
+}
+
+/// The declared return type.
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// None: `()`.
+    Unit,
+    /// A type that can annotate a `let`.
+    Named(Type),
+    /// A type with an `impl Trait` somewhere in it.
+    Opaque(Type),
 }
 
 /// The arguments that build the handler's `Policy`, each one set only when
@@ -80,8 +86,8 @@ impl Model {
 
     fn validate(args: Args, handler: Handler, errors: &mut Accumulator) -> Model {
         let style = args.etag.map_or(Style::Hash, |style| style.into_inner());
-        let (output_type, output_span) = match handler.return_type() {
-            None => (Some(syn::parse_quote!(())), handler.item.sig.ident.span()),
+        let output = match handler.return_type() {
+            None => Output::Unit,
             Some(ty) if handler.returns_impl_trait() => {
                 if style != Style::Hash {
                     errors.push(
@@ -93,14 +99,15 @@ impl Model {
                         .with_span(ty),
                     );
                 }
-                (None, ty.span())
+                Output::Opaque(ty.clone())
             }
-            Some(ty) => (Some(ty.clone()), ty.span()),
+            Some(ty) => Output::Named(ty.clone()),
         };
 
         let ttl = args.ttl.map(|ttl| {
             if ttl.0.is_zero() {
-                errors.push(Error::custom("`ttl` must be greater than zero").with_span(&ttl.span()));
+                errors
+                    .push(Error::custom("`ttl` must be greater than zero").with_span(&ttl.span()));
             }
             ttl.0
         });
@@ -118,11 +125,21 @@ impl Model {
             .tags
             .map(|tags| split_tags(tags, &handler, errors))
             .unwrap_or_default();
-        let vary = args.vary.map(|vary| check_vary(vary, errors)).unwrap_or_default();
+        let vary = args
+            .vary
+            .map(|vary| check_vary(vary, errors))
+            .unwrap_or_default();
         if let Some(value) = &args.cache_control {
             check_cache_control(value, errors);
         }
-        check_conflicts(&args.cache_control, args.max_age.as_ref().map(|m| m.span()), args.public, args.no_cache, args.immutable, errors);
+        check_conflicts(
+            &args.cache_control,
+            args.max_age.as_ref().map(|m| m.span()),
+            args.public,
+            args.no_cache,
+            args.immutable,
+            errors,
+        );
 
         Model {
             krate: args
@@ -145,8 +162,7 @@ impl Model {
             check: args.check.map(|check| check.0),
             cache: args.cache.map(|cache| cache.0),
             style,
-            output_type,
-            output_span,
+            output,
             handler,
         }
     }
@@ -163,6 +179,9 @@ fn split_tags(
     let mut templated = Vec::new();
     for tag in tags {
         match template::parse(&tag.value()) {
+            Ok(Tag::Literal(text)) if text.is_empty() => {
+                errors.push(Error::custom("a tag cannot be empty").with_span(&tag));
+            }
             Ok(Tag::Literal(text)) => literal.push(LitStr::new(&text, tag.span())),
             Ok(Tag::Template(names)) => {
                 let unbound: Vec<_> = names.iter().filter(|name| !handler.binds(name)).collect();
@@ -249,11 +268,17 @@ fn check_conflicts(
     errors: &mut Accumulator,
 ) {
     if cache_control.is_some() {
-        let flags = [("public", public), ("no_cache", no_cache), ("immutable", immutable)];
-        let set = max_age
-            .map(|span| ("max_age", span))
-            .into_iter()
-            .chain(flags.iter().filter(|(_, flag)| flag.is_present()).map(|(name, flag)| (*name, flag.span())));
+        let flags = [
+            ("public", public),
+            ("no_cache", no_cache),
+            ("immutable", immutable),
+        ];
+        let set = max_age.map(|span| ("max_age", span)).into_iter().chain(
+            flags
+                .iter()
+                .filter(|(_, flag)| flag.is_present())
+                .map(|(name, flag)| (*name, flag.span())),
+        );
         for (name, span) in set {
             errors.push(
                 Error::custom(format!(
@@ -266,7 +291,8 @@ fn check_conflicts(
     }
     if no_cache.is_present() && immutable.is_present() {
         errors.push(
-            Error::custom("`immutable` conflicts with `no_cache`: choose one").with_span(&immutable.span()),
+            Error::custom("`immutable` conflicts with `no_cache`: choose one")
+                .with_span(&immutable.span()),
         );
     }
 }
@@ -276,7 +302,8 @@ mod tests {
     use super::*;
     use quote::quote;
 
-    const HANDLER: &str = "async fn get_image(Path(id): Path<i64>, State(db): State<Db>) -> Json<Image> { todo!() }";
+    const HANDLER: &str =
+        "async fn get_image(Path(id): Path<i64>, State(db): State<Db>) -> Json<Image> { todo!() }";
 
     fn model(args: TokenStream) -> darling::Result<Model> {
         Model::parse(args, HANDLER.parse().unwrap())
@@ -284,7 +311,10 @@ mod tests {
 
     fn messages(args: TokenStream, item: TokenStream) -> Vec<String> {
         let err = Model::parse(args, item).unwrap_err();
-        syn::Error::from(err).into_iter().map(|e| e.to_string()).collect()
+        syn::Error::from(err)
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 
     fn arg_errors(args: TokenStream) -> Vec<String> {
@@ -319,12 +349,35 @@ mod tests {
         );
         assert_eq!(
             arg_errors(quote!(tags("camera:{camera}"))),
-            ["`{camera}`: no argument pattern of `get_image` binds `camera`; the names bound are: id, db"]
+            [
+                "`{camera}`: no argument pattern of `get_image` binds `camera`; the names bound are: id, db"
+            ]
         );
         assert_eq!(
-            messages(quote!(tags("{x}")), quote!(async fn h() {})),
+            messages(
+                quote!(tags("{x}")),
+                quote!(
+                    async fn h() {}
+                )
+            ),
             ["`{x}`: no argument pattern of `h` binds `x`; its arguments bind no name"]
         );
+    }
+
+    #[test]
+    fn an_empty_tag_is_an_error() {
+        assert_eq!(arg_errors(quote!(tags("a", ""))), ["a tag cannot be empty"]);
+    }
+
+    #[test]
+    fn a_syntax_error_in_the_arguments_is_reported_with_the_handler_errors() {
+        let errors = messages(
+            quote!(ttl = ),
+            quote!(
+                fn h() {}
+            ),
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
     }
 
     #[test]
@@ -334,9 +387,18 @@ mod tests {
 
     #[test]
     fn durations_are_checked() {
-        assert_eq!(arg_errors(quote!(ttl = 0)), ["`ttl` must be greater than zero"]);
-        assert_eq!(arg_errors(quote!(ttl = "0s")), ["`ttl` must be greater than zero"]);
-        assert_eq!(arg_errors(quote!(max_age = "1500ms")), ["`max_age` is sent in whole seconds"]);
+        assert_eq!(
+            arg_errors(quote!(ttl = 0)),
+            ["`ttl` must be greater than zero"]
+        );
+        assert_eq!(
+            arg_errors(quote!(ttl = "0s")),
+            ["`ttl` must be greater than zero"]
+        );
+        assert_eq!(
+            arg_errors(quote!(max_age = "1500ms")),
+            ["`max_age` is sent in whole seconds"]
+        );
         let model = model(quote!(ttl = "250ms", max_age = 0)).unwrap();
         assert_eq!(model.policy.ttl, Some(Duration::from_millis(250)));
         assert_eq!(model.policy.max_age, Some(0));
@@ -356,13 +418,24 @@ mod tests {
                 "a header name cannot be empty"
             ]
         );
-        assert_eq!(arg_errors(quote!(vary("accept", "accept"))), ["\"accept\" is already in `vary`"]);
+        assert_eq!(
+            arg_errors(quote!(vary("accept", "accept"))),
+            ["\"accept\" is already in `vary`"]
+        );
     }
 
     #[test]
     fn cache_control_is_a_valid_header_value() {
-        assert!(model(quote!(cache_control = "public, max-age=60, stale-while-revalidate=30")).is_ok());
-        assert_eq!(arg_errors(quote!(cache_control = "")), ["`cache_control` cannot be empty"]);
+        assert!(
+            model(quote!(
+                cache_control = "public, max-age=60, stale-while-revalidate=30"
+            ))
+            .is_ok()
+        );
+        assert_eq!(
+            arg_errors(quote!(cache_control = "")),
+            ["`cache_control` cannot be empty"]
+        );
         assert_eq!(
             arg_errors(quote!(cache_control = "public\n")),
             ["`cache_control` must be visible ASCII characters and spaces"]
@@ -371,7 +444,12 @@ mod tests {
 
     #[test]
     fn cache_control_conflicts_with_each_header_option() {
-        let errors = arg_errors(quote!(cache_control = "no-store", max_age = 5, public, no_cache));
+        let errors = arg_errors(quote!(
+            cache_control = "no-store",
+            max_age = 5,
+            public,
+            no_cache
+        ));
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("`max_age` conflicts with `cache_control`"));
         assert!(errors[1].starts_with("`public` conflicts with `cache_control`"));
@@ -389,9 +467,13 @@ mod tests {
 
     #[test]
     fn impl_trait_return_only_with_hash() {
-        let item = quote!(async fn h() -> impl IntoResponse { "x" });
+        let item = quote!(
+            async fn h() -> impl IntoResponse {
+                "x"
+            }
+        );
         let model = Model::parse(quote!(), item.clone()).unwrap();
-        assert!(model.output_type.is_none());
+        assert!(matches!(model.output, Output::Opaque(_)));
         let errors = messages(quote!(etag = "timestamp"), item);
         assert_eq!(errors.len(), 1);
         assert!(errors[0].starts_with("this ETag style reads the value the handler returns"));
@@ -399,14 +481,24 @@ mod tests {
 
     #[test]
     fn no_return_type_is_unit() {
-        let model = Model::parse(quote!(), quote!(async fn h() {})).unwrap();
-        let ty = model.output_type.unwrap();
-        assert_eq!(quote!(#ty).to_string(), "()");
+        let model = Model::parse(
+            quote!(),
+            quote!(
+                async fn h() {}
+            ),
+        )
+        .unwrap();
+        assert!(matches!(model.output, Output::Unit));
     }
 
     #[test]
     fn two_mistakes_give_two_errors() {
-        let errors = messages(quote!(ttl = 0), quote!(fn h() {}));
+        let errors = messages(
+            quote!(ttl = 0),
+            quote!(
+                fn h() {}
+            ),
+        );
         assert_eq!(
             errors,
             [
@@ -420,16 +512,32 @@ mod tests {
     fn argument_and_handler_errors_are_all_reported() {
         let errors = messages(
             quote!(tll = 5, etag = "hsh", tags("{nope}")),
-            quote!(fn h<T>(&self) {}),
+            quote!(
+                fn h<T>(&self) {}
+            ),
         );
         assert_eq!(errors.len(), 5, "{errors:?}");
     }
 
     #[test]
     fn a_non_function_is_reported_with_the_argument_errors() {
-        let errors = messages(quote!(ttl = 0), quote!(struct S;));
-        assert_eq!(errors.len(), 1, "ttl is only checked with a handler: {errors:?}");
-        let errors = messages(quote!(tll = 1), quote!(struct S;));
+        let errors = messages(
+            quote!(ttl = 0),
+            quote!(
+                struct S;
+            ),
+        );
+        assert_eq!(
+            errors.len(),
+            1,
+            "ttl is only checked with a handler: {errors:?}"
+        );
+        let errors = messages(
+            quote!(tll = 1),
+            quote!(
+                struct S;
+            ),
+        );
         assert_eq!(errors.len(), 2, "{errors:?}");
     }
 }

@@ -107,9 +107,21 @@ mod tests {
 
     #[test]
     fn positional_placeholders_are_errors() {
-        assert!(parse("image:{}").unwrap_err().starts_with("positional `{}`"));
-        assert!(parse("image:{0}").unwrap_err().starts_with("positional `{0}`"));
-        assert!(parse("image:{:?}").unwrap_err().starts_with("positional `{}`"));
+        assert!(
+            parse("image:{}")
+                .unwrap_err()
+                .starts_with("positional `{}`")
+        );
+        assert!(
+            parse("image:{0}")
+                .unwrap_err()
+                .starts_with("positional `{0}`")
+        );
+        assert!(
+            parse("image:{:?}")
+                .unwrap_err()
+                .starts_with("positional `{}`")
+        );
     }
 
     #[test]

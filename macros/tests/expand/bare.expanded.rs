@@ -1,0 +1,23 @@
+async fn hello(
+    __cached_etag: ::cached_etag::__private::Request,
+) -> ::cached_etag::__private::Response {
+    use ::cached_etag::__private as __ce;
+    let __policy = {
+        /// The caching policy of `hello`, built on first use.
+        static POLICY: __ce::LazyLock<__ce::Arc<__ce::Policy>> = __ce::LazyLock::new(|| {
+            __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::hello")).build()
+        });
+        &*POLICY
+    };
+    __cached_etag
+        .respond(
+            __policy,
+            __ce::Vec::new(),
+            __ce::None,
+            async move {
+                let __output: &'static str = async move { "hello" }.await;
+                __ce::hash(__output)
+            },
+        )
+        .await
+}

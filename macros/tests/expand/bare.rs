@@ -1,0 +1,4 @@
+#[cached_etag]
+async fn hello() -> &'static str {
+    "hello"
+}

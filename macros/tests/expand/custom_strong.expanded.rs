@@ -1,0 +1,34 @@
+#[tracing::instrument(skip_all)]
+pub(crate) async fn report(
+    __cached_etag: ::my_framework::cached_etag::__private::Request,
+    Path((year, month)): Path<(i32, u8)>,
+) -> ::my_framework::cached_etag::__private::Response
+where
+    Report: Send,
+{
+    use ::my_framework::cached_etag::__private as __ce;
+    let __policy = {
+        /// The caching policy of `report`, built on first use.
+        static POLICY: __ce::LazyLock<__ce::Arc<__ce::Policy>> = __ce::LazyLock::new(|| {
+            __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::report"))
+                .strong()
+                .cache_control("public, max-age=60, stale-while-revalidate=30")
+                .build()
+        });
+        &*POLICY
+    };
+    __cached_etag
+        .respond(
+            __policy,
+            __ce::Vec::new(),
+            __ce::None,
+            async move {
+                let __output: Json<Report> = async move {
+                    Json(Report::build(year, month))
+                }
+                    .await;
+                __ce::custom(__output, etags::of_report)
+            },
+        )
+        .await
+}
