@@ -48,7 +48,7 @@ impl Handler {
                 "a cached handler must be an `async fn`: add `async` before `fn`",
             ));
         }
-        if let Some(unsafety) = &sig.unsafety {
+        if let syn::Safety::Unsafe(unsafety) = &sig.safety {
             errors.push(error_at(unsafety, "a cached handler cannot be `unsafe`"));
         }
         if let Some(abi) = &sig.abi {
