@@ -12,8 +12,11 @@ use axum::{Extension, Json, Router};
 use cached_etag::{Cache, CacheRequest, Policy};
 use reqwest::StatusCode;
 
-static POLICY: LazyLock<Arc<Policy>> =
-    LazyLock::new(|| Policy::builder("handwritten::counter").tags(&["counter"]).build());
+static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Policy::builder("handwritten::counter")
+        .tags(&["counter"])
+        .build()
+});
 
 #[derive(Clone, Default)]
 struct App {
@@ -50,14 +53,28 @@ async fn hand_written_handler_over_http() {
     assert_eq!(first.headers()["cache-control"], "private, max-age=60");
     assert_eq!(first.text().await.unwrap(), r#"{"value":0}"#);
 
-    let revalidated = client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    let revalidated = client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(revalidated.headers()["etag"], etag.as_str());
-    assert_eq!(app.runs.load(Ordering::SeqCst), 1, "the 304 did not run the handler");
+    assert_eq!(
+        app.runs.load(Ordering::SeqCst),
+        1,
+        "the 304 did not run the handler"
+    );
 
     app.value.store(1, Ordering::SeqCst);
     assert_eq!(cache.invalidate_tag("counter").await.removed, 1);
-    let changed = client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    let changed = client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(changed.status(), StatusCode::OK);
     assert_ne!(changed.headers()["etag"], etag.as_str());
     assert_eq!(changed.text().await.unwrap(), r#"{"value":1}"#);

@@ -40,7 +40,10 @@ fn key(i: usize) -> Vec<u8> {
 }
 
 fn get_hit(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     let mut group = c.benchmark_group("get_hit");
     for n in [10_000usize, 100_000] {
@@ -87,7 +90,10 @@ fn get_hit(c: &mut Criterion) {
 }
 
 fn insert(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     let mut group = c.benchmark_group("insert");
     for n in [10_000usize, 100_000] {
@@ -125,7 +131,8 @@ fn insert(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("mutex_hashmap", n), &n, |b, _| {
             b.iter(|| {
                 let i = next();
-                map.lock().insert(Arc::from(&keys[i][..]), entries[i].clone())
+                map.lock()
+                    .insert(Arc::from(&keys[i][..]), entries[i].clone())
             })
         });
     }
@@ -133,14 +140,22 @@ fn insert(c: &mut Criterion) {
 }
 
 fn invalidate_tag(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     // 10k entries over 1k tags (10 entries each); each iteration refills one
     // tag's entries and invalidates it.
     let memory = MemoryStore::new(20_000, 1 << 34);
     let tags: Vec<Arc<str>> = (0..1000).map(|t| Arc::from(format!("tag:{t}"))).collect();
     let entries: Vec<(Vec<u8>, Entry)> = (0..10_000)
-        .map(|i| (key(i), entry(i, vec![tags[i % 1000].clone(), Arc::from("all")])))
+        .map(|i| {
+            (
+                key(i),
+                entry(i, vec![tags[i % 1000].clone(), Arc::from("all")]),
+            )
+        })
         .collect();
     for (k, e) in &entries {
         memory.insert(k, e.clone());
@@ -163,7 +178,10 @@ fn invalidate_tag(c: &mut Criterion) {
 
 fn respond_hit(c: &mut Criterion) {
     static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| Policy::builder("bench::h").build());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let cache = Cache::new();
     let request = http::Request::get("/item?id=1")
         .header("host", "localhost")
@@ -179,19 +197,32 @@ fn respond_hit(c: &mut Criterion) {
         .into_parts()
         .0;
     let fill = || async { Fresh::new(http::Response::new(Body::from(vec![b'x'; 2048]))) };
-    rt.block_on(cache.respond::<Body, _>(RequestHead::from(&parts), &POLICY, Vec::new(), None, fill()));
+    rt.block_on(cache.respond::<Body, _>(
+        RequestHead::from(&parts),
+        &POLICY,
+        Vec::new(),
+        None,
+        fill(),
+    ));
     let mut group = c.benchmark_group("respond");
     group.bench_function("hit_200", |b| {
-        b.to_async(&rt).iter(|| cache.respond::<Body, _>(RequestHead::from(&parts), &POLICY, Vec::new(), None, fill()))
+        b.to_async(&rt).iter(|| {
+            cache.respond::<Body, _>(RequestHead::from(&parts), &POLICY, Vec::new(), None, fill())
+        })
     });
     group.bench_function("hit_with_if_none_match", |b| {
-        b.to_async(&rt).iter(|| cache.respond::<Body, _>(RequestHead::from(&inm), &POLICY, Vec::new(), None, fill()))
+        b.to_async(&rt).iter(|| {
+            cache.respond::<Body, _>(RequestHead::from(&inm), &POLICY, Vec::new(), None, fill())
+        })
     });
     group.bench_function("baseline_build_response", |b| {
         let body = Bytes::from(vec![b'x'; 2048]);
         let mut headers = HeaderMap::new();
         headers.insert("etag", http::HeaderValue::from_static("W/\"abc\""));
-        headers.insert("cache-control", http::HeaderValue::from_static("private, max-age=60"));
+        headers.insert(
+            "cache-control",
+            http::HeaderValue::from_static("private, max-age=60"),
+        );
         b.iter(|| {
             let mut r = http::Response::new(Body::from(body.clone()));
             *r.headers_mut() = headers.clone();

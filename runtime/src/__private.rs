@@ -3,10 +3,10 @@
 //! or `Option` cannot change what generated code means. Not a public API.
 
 pub use core::{concat, module_path};
+pub use std::fmt::Display;
 pub use std::option::Option::{self, None, Some};
 pub use std::string::String;
 pub use std::sync::{Arc, LazyLock};
-pub use std::fmt::Display;
 pub use std::time::{Duration, SystemTime};
 pub use std::vec::Vec;
 pub use std::{format, vec};

@@ -470,10 +470,11 @@ impl Cache {
         // A cheap validator that disagrees with the stored ETag means the
         // entry describes an old state.
         if let Some(check) = check
-            && !check.weak_eq(&entry.etag) {
-                memory.remove(key.as_bytes(), None);
-                return None;
-            }
+            && !check.weak_eq(&entry.etag)
+        {
+            memory.remove(key.as_bytes(), None);
+            return None;
+        }
         Some(entry)
     }
 
@@ -727,10 +728,10 @@ impl Cache {
             && let Some(r) = self
                 .remote_call("remove", remote.remove(key.as_bytes(), keep))
                 .await
-            {
-                removed.removed = removed.removed.max(r.removed);
-                removed.skipped = removed.skipped.max(r.skipped);
-            }
+        {
+            removed.removed = removed.removed.max(r.removed);
+            removed.skipped = removed.skipped.max(r.skipped);
+        }
         self.count(removed)
     }
 
@@ -745,10 +746,10 @@ impl Cache {
             && let Some(r) = self
                 .remote_call("remove_tags", remote.remove_tags(tags, keep))
                 .await
-            {
-                removed.removed = removed.removed.max(r.removed);
-                removed.skipped = removed.skipped.max(r.skipped);
-            }
+        {
+            removed.removed = removed.removed.max(r.removed);
+            removed.skipped = removed.skipped.max(r.skipped);
+        }
         self.count(removed)
     }
 

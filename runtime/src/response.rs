@@ -169,12 +169,13 @@ impl Finish<'_> {
             headers.insert(header::CACHE_CONTROL, value);
         }
         if let Some(time) = last_modified
-            && !headers.contains_key(header::LAST_MODIFIED) {
-                let date = httpdate::fmt_http_date(time);
-                if let Ok(value) = HeaderValue::from_str(&date) {
-                    headers.insert(header::LAST_MODIFIED, value);
-                }
+            && !headers.contains_key(header::LAST_MODIFIED)
+        {
+            let date = httpdate::fmt_http_date(time);
+            if let Ok(value) = HeaderValue::from_str(&date) {
+                headers.insert(header::LAST_MODIFIED, value);
             }
+        }
         if let Some(vary) = self.policy.vary_header() {
             headers.append(header::VARY, vary.clone());
         }

@@ -75,7 +75,11 @@ static STATIC_BODY: LazyLock<Bytes> =
     LazyLock::new(|| Bytes::from(serde_json::to_vec(&report(0)).expect("serialisable")));
 
 async fn static_bytes() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], STATIC_BODY.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        STATIC_BODY.clone(),
+    )
+        .into_response()
 }
 
 async fn baseline_work(Query(p): Query<Params>) -> Json<Report> {
@@ -122,7 +126,9 @@ static SMALL: LazyLock<Arc<Policy>> = LazyLock::new(|| {
 async fn small(request: CacheRequest, Query(p): Query<Params>) -> Response {
     let id = p.id.unwrap_or(0);
     request
-        .respond(&SMALL, Vec::new(), None, async move { cached_etag::hash(Json(id)) })
+        .respond(&SMALL, Vec::new(), None, async move {
+            cached_etag::hash(Json(id))
+        })
         .await
 }
 
