@@ -83,6 +83,7 @@ pub struct Cache {
 }
 
 struct Inner {
+    id: u64,
     memory: MemoryStore,
     remote: Option<Arc<dyn Store>>,
     store_timeout: Duration,
@@ -180,8 +181,10 @@ impl CacheBuilder {
 
     /// Builds the cache.
     pub fn build(self) -> Cache {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Cache {
             inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 memory: MemoryStore::new(self.max_entries, self.max_bytes),
                 remote: self.remote,
                 store_timeout: self.store_timeout,
@@ -694,6 +697,34 @@ impl Cache {
             }
         })
     }
+    /// Applies `event` here, then sends it to every listener of `sender`.
+    ///
+    /// When this returns, this cache no longer serves what the event
+    /// invalidated (read-your-writes for the writer's next request), and the
+    /// cache's own [`listen_broadcast`](Self::listen_broadcast) skips the
+    /// event instead of applying it twice.
+    ///
+    /// ```
+    /// use cached_etag_runtime::{Cache, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::new();
+    /// let (events, receiver) = tokio::sync::broadcast::channel(64);
+    /// cache.listen_broadcast(receiver);
+    /// cache.publish(&events, Event::tags(["camera:2"])).await;
+    /// # }
+    /// ```
+    pub async fn publish(
+        &self,
+        sender: &tokio::sync::broadcast::Sender<Event>,
+        mut event: Event,
+    ) -> Removed {
+        let removed = self.apply(&event).await;
+        event.origin = Some(self.inner.id);
+        // No receiver is not an error: nobody else needed to hear it.
+        let _ = sender.send(event);
+        removed
+    }
 
     /// Applies every event sent on `receiver` in a task of its own. If the
     /// task falls behind and the channel drops events, the whole cache is
@@ -708,6 +739,7 @@ impl Cache {
         tokio::spawn(async move {
             loop {
                 match receiver.recv().await {
+                    Ok(event) if event.origin == Some(cache.inner.id) => {}
                     Ok(event) => {
                         cache.apply(&event).await;
                     }

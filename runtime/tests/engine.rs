@@ -545,6 +545,42 @@ async fn listen_applies_a_broadcast_stream() {
 }
 
 #[tokio::test]
+async fn publish_applies_before_returning_and_is_not_applied_twice() {
+    let writer = Cache::new();
+    let other = Cache::new();
+    for cache in [&writer, &other] {
+        respond(cache, &get("/pub"), &["published"], async { ok("same") }).await;
+    }
+    let (tx, _) = tokio::sync::broadcast::channel(16);
+    let writer_task = writer.listen_broadcast(tx.subscribe());
+    let other_task = other.listen_broadcast(tx.subscribe());
+    let unchanged = ETag::from_content(b"same");
+    let removed = writer
+        .publish(&tx, Event::tags(["published"]).with_etag(unchanged))
+        .await;
+    assert_eq!(
+        removed,
+        Removed {
+            removed: 0,
+            skipped: 1
+        }
+    );
+    let removed = writer.publish(&tx, Event::tags(["published"])).await;
+    assert_eq!(removed.removed, 1);
+    assert_eq!(writer.stats().entries, 0, "applied before publish returned");
+    drop(tx);
+    writer_task.await.unwrap();
+    other_task.await.unwrap();
+    assert_eq!(other.stats().entries, 0, "other listeners applied it");
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.invalidations, stats.invalidations_skipped),
+        (1, 1),
+        "the writer's own listener skipped its events"
+    );
+}
+
+#[tokio::test]
 async fn invalidate_if_changed_keeps_an_unchanged_entry() {
     let cache = Cache::new();
     respond(&cache, &get("/k"), &[], async { ok("same") }).await;
