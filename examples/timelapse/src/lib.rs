@@ -1,0 +1,193 @@
+//! The timelapse camera service: settings, cameras and their images over a
+//! JSON API, every read path cached with `#[cached_etag]`, every write
+//! announcing what it changed as a [`cached_etag::Event`].
+//!
+//! Writes publish events on one `tokio::sync::broadcast` channel. The cache
+//! listens to it ([`Cache::listen_broadcast`]), and so does every browser on
+//! `/api/events`. Each event names the tags the write touched and the new
+//! ETag, so a change to camera 2 leaves camera 1's entries alone, and a write
+//! that changed nothing removes nothing.
+//!
+//! [`build`] opens the database and wires the cache and the channel;
+//! [`app`] is the router; [`serve`] runs it until a shutdown signal. The
+//! binary is a thin `main` around the three; the tests use them in-process.
+#![forbid(unsafe_code)]
+
+pub mod db;
+mod error;
+mod live;
+mod page;
+mod read;
+pub mod svg;
+pub mod time;
+mod write;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use cached_etag::{Cache, Event};
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, broadcast, watch};
+
+pub use error::ApiError;
+
+/// How the service is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the SQLite file lives; created if missing.
+    pub data_dir: PathBuf,
+    /// How often `/api/events` sends a `stats` event.
+    pub stats_interval: Duration,
+}
+
+impl Config {
+    /// A service keeping its data in `data_dir`, sending stats every 2 s.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            stats_interval: Duration::from_secs(2),
+        }
+    }
+
+    /// A directory under the OS temp dir that no earlier run used.
+    pub fn fresh_data_dir() -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let nanos = time::to_nanos(std::time::SystemTime::now());
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("timelapse-{}-{nanos}-{run}", std::process::id()))
+    }
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: SqlitePool,
+    /// The response cache the read paths use.
+    pub cache: Cache,
+    /// Changes, as invalidation events: the cache and `/api/events` listen.
+    pub events: broadcast::Sender<Event>,
+    /// Serialises writes, so that an `If-Match` check and the update it
+    /// guards see the same row.
+    write_lock: Arc<Mutex<()>>,
+    shutdown: Shutdown,
+    stats_interval: Duration,
+}
+
+impl AppState {
+    /// Announces a change to the cache and to every `/api/events` client.
+    /// The cache applies it before this returns, so the writer's next read
+    /// never sees what the write replaced.
+    pub async fn publish(&self, event: Event) {
+        tracing::debug!(?event, "publishing");
+        self.cache.publish(&self.events, event).await;
+    }
+
+    /// Ends the live streams, so that a graceful shutdown does not wait on
+    /// them forever.
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// A one-way switch that long-lived responses (the event stream) watch.
+#[derive(Clone)]
+struct Shutdown(Arc<watch::Sender<bool>>);
+
+impl Shutdown {
+    fn new() -> Self {
+        Shutdown(Arc::new(watch::Sender::new(false)))
+    }
+
+    fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Completes once [`trigger`](Self::trigger) was called.
+    fn triggered(&self) -> impl Future<Output = ()> + Send + use<> {
+        let mut receiver = self.0.subscribe();
+        async move {
+            // An error means the sender is gone: nothing can trigger any more,
+            // and nothing is left to serve either.
+            let _ = receiver.wait_for(|done| *done).await;
+        }
+    }
+}
+
+/// Opens and migrates the database in `config.data_dir`, and makes the cache
+/// and the event channel it listens to.
+pub async fn build(config: &Config) -> sqlx::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir).map_err(sqlx::Error::Io)?;
+    let db = db::open(&config.data_dir).await?;
+    tracing::info!(data_dir = %config.data_dir.display(), "database ready");
+    let cache = Cache::builder()
+        .max_entries(10_000)
+        .max_bytes(32 << 20)
+        .build();
+    // Room for bursts of writes; a listener that still falls behind makes the
+    // cache clear itself (see `Cache::listen_broadcast`) rather than go stale.
+    let (events, _) = broadcast::channel(1024);
+    cache.listen_broadcast(events.subscribe());
+    Ok(AppState {
+        db,
+        cache,
+        events,
+        write_lock: Arc::new(Mutex::new(())),
+        shutdown: Shutdown::new(),
+        stats_interval: config.stats_interval,
+    })
+}
+
+/// The service's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/api/settings", get(read::settings).put(write::settings))
+        .route("/api/cameras", get(read::cameras))
+        .route("/api/cameras/{id}", get(read::camera).put(write::camera))
+        .route("/api/cameras/{id}/images/count", get(read::image_count))
+        .route("/api/cameras/{id}/images/latest", get(read::latest_image))
+        .route("/api/cameras/{id}/capture", post(write::capture))
+        .route("/api/images/{id}", get(read::image))
+        .route("/api/images/{id}/file", get(read::image_file))
+        .route("/api/events", get(live::events))
+        .route("/api/stats", get(live::stats))
+        // The cached handlers find their cache here.
+        .layer(Extension(state.cache.clone()))
+        .layer(axum::middleware::from_fn(log))
+        .with_state(state)
+}
+
+/// One log line per request, so that a demo shows its 200s and 304s.
+async fn log(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let response = next.run(request).await;
+    tracing::info!(%method, %uri, status = response.status().as_u16());
+    response
+}
+
+/// Serves [`app`] on `listener` until `signal` completes, then ends the live
+/// streams and lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!("shutting down");
+            shutdown.trigger();
+        })
+        .await
+}
