@@ -50,9 +50,16 @@ pub struct ETag {
 }
 
 /// The input is not a single valid entity-tag (RFC 9110 §8.8.3).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid entity-tag: expected `\"opaque\"` or `W/\"opaque\"` (RFC 9110 §8.8.3)")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidETag;
+
+impl fmt::Display for InvalidETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid entity-tag: expected `\"opaque\"` or `W/\"opaque\"` (RFC 9110 §8.8.3)")
+    }
+}
+
+impl std::error::Error for InvalidETag {}
 
 /// An entity-tag borrowed from a header line, compared without allocating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

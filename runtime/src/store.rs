@@ -8,6 +8,8 @@
 //! and every error makes the request run its handler instead (fail open).
 
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -73,21 +75,41 @@ impl Entry {
 }
 
 /// Why a store call failed. The cache counts it, logs it and runs the handler.
-#[derive(Debug, thiserror::Error)]
+///
+/// (Display and Error are written out rather than derived with thiserror:
+/// its proc-macro would be one more build step in every user's tree for four
+/// messages.)
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The call took longer than the cache's store timeout.
-    #[error("store call timed out after {0:?}")]
     Timeout(Duration),
     /// The store is known to be down and is not being called for a while.
-    #[error("store unavailable (circuit open)")]
     Unavailable,
     /// A stored value could not be decoded (a version mismatch, say).
-    #[error("stored entry could not be decoded: {0}")]
     Decode(String),
     /// Anything the backend reports.
-    #[error("store backend error: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Timeout(after) => write!(f, "store call timed out after {after:?}"),
+            StoreError::Unavailable => f.write_str("store unavailable (circuit open)"),
+            StoreError::Decode(why) => write!(f, "stored entry could not be decoded: {why}"),
+            StoreError::Backend(error) => write!(f, "store backend error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Backend(error) => Some(&**error),
+            _ => None,
+        }
+    }
 }
 
 /// What removing entries did.
