@@ -464,10 +464,20 @@ impl Cache {
             Some(entry) => entry,
             None => {
                 let remote = self.inner.remote.as_ref()?;
+                // An invalidation that lands while the remote answer is in
+                // flight must win: the answer enters memory only through the
+                // fence, like a fill.
+                let start = self.inner.generations.start();
                 let entry = self
                     .remote_call("get", remote.get(key.as_bytes()))
                     .await??;
-                memory.insert(key.as_bytes(), entry)
+                let tags = entry.tags.clone();
+                let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
+                let mut stored = None;
+                self.inner.generations.commit(start, names, || {
+                    stored = Some(memory.insert(key.as_bytes(), entry));
+                });
+                stored?
             }
         };
         // A cheap validator that disagrees with the stored ETag means the

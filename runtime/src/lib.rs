@@ -48,4 +48,6 @@ pub use key::{Key, KeyBuilder};
 pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder};
 pub use response::Fresh;
 pub use stats::Stats;
+#[cfg(feature = "redis")]
+pub use store::redis::RedisStore;
 pub use store::{Entry, MemoryStore, Removed, Store, StoreError};

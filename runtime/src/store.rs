@@ -137,7 +137,10 @@ impl std::ops::AddAssign for Removed {
 /// (a script in Redis), so that an entry another process refreshed is not
 /// judged on a stale copy.
 pub trait Store: Send + Sync + 'static {
-    /// The entry under `key`, if any and not expired.
+    /// The entry under `key`, if any and not expired. The cache keeps a copy
+    /// in memory for the entry's `ttl` from its `stored_at`, so a remote store
+    /// should answer with `stored_at = now` and `ttl` = the time it has left,
+    /// so that the copy never outlives the original.
     fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>>;
 
     /// Stores `entry` under `key` for `entry.ttl`, indexed by `entry.tags`.

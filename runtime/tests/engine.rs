@@ -649,6 +649,81 @@ impl Store for BrokenStore {
     }
 }
 
+/// A remote store holding one entry whose `get` waits for a signal.
+struct GatedStore {
+    entry: Entry,
+    gate: tokio::sync::Semaphore,
+}
+
+impl Store for GatedStore {
+    fn get<'a>(&'a self, _: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>> {
+        Box::pin(async move {
+            let _permit = self.gate.acquire().await;
+            Ok(Some(self.entry.clone()))
+        })
+    }
+    fn put<'a>(&'a self, _: &'a [u8], _: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn remove<'a>(
+        &'a self,
+        _: &'a [u8],
+        _: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(async { Ok(Removed::default()) })
+    }
+    fn remove_tags<'a>(
+        &'a self,
+        _: &'a [&'a str],
+        _: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(async { Ok(Removed::default()) })
+    }
+    fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_answer_overtaken_by_an_invalidation_is_not_kept() {
+    let stale = Entry {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(b"stale"),
+        etag: ETag::from_content(b"stale"),
+        last_modified: None,
+        tags: vec![Arc::from("all"), Arc::from("remote:1")],
+        stored_at: std::time::SystemTime::now(),
+        ttl: Duration::from_secs(60),
+    };
+    let store = Arc::new(GatedStore {
+        entry: stale,
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let cache = Cache::builder()
+        .store(store.clone())
+        .store_timeout(Duration::from_secs(5))
+        .build();
+    let reader = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            body(respond(&cache, &get("/remote"), &[], async { ok("fresh") }).await).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await; // the remote get is in flight
+    cache.invalidate_tag("remote:1").await;
+    store.gate.add_permits(1);
+    assert_eq!(
+        reader.await.unwrap(),
+        "fresh",
+        "the overtaken answer was not served"
+    );
+    assert_eq!(
+        body(respond(&cache, &get("/remote"), &[], async { ok("never") }).await).await,
+        "fresh"
+    );
+}
+
 async fn fails_open(hang: bool) {
     let cache = Cache::builder()
         .store(BrokenStore { hang })

@@ -1,0 +1,901 @@
+//! The Redis store against a real Redis: two instances sharing entries and
+//! invalidations, an outage under load, a large tag invalidated atomically
+//! under readers, late fills, and the value encoding.
+//!
+//! Tests that need Redis read `CACHED_ETAG_REDIS_URL`; without it they say
+//! so loudly and pass. Each uses a prefix of its own, so they run in
+//! parallel on one Redis. The outage test starts its own `redis-server`.
+#![cfg(feature = "redis")]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Body;
+use bytes::Bytes;
+use cached_etag_runtime::store::redis::{decode_entry, encode_entry};
+use cached_etag_runtime::{
+    Cache, ETag, Entry, Event, Fresh, Key, Policy, RedisStore, RequestHead, Store, StoreError,
+};
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use proptest::prelude::*;
+
+static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| Policy::builder("redis::h").build());
+
+fn redis_url(test: &str) -> Option<String> {
+    let url = std::env::var("CACHED_ETAG_REDIS_URL").ok();
+    if url.is_none() {
+        eprintln!("SKIPPED: {test} needs Redis; set CACHED_ETAG_REDIS_URL (scripts/test.sh does)");
+    }
+    url
+}
+
+/// A prefix no other test or run shares.
+fn prefix(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("cached-etag-test:{test}:{}:{nanos}:", std::process::id())
+}
+
+fn store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::builder(url)
+        .prefix(prefix)
+        // Tests share two cores with a build; a busy machine must not turn
+        // into spurious timeouts outside the outage test.
+        .command_timeout(Duration::from_secs(2))
+        .build()
+        .expect("valid url")
+}
+
+fn key(path: &str) -> Key {
+    Key::for_get("redis::h", "test", path)
+}
+
+async fn respond(
+    cache: &Cache,
+    path: &str,
+    tags: &[&str],
+    runs: &Arc<AtomicUsize>,
+    body: &'static str,
+) -> Response<Body> {
+    let request = Request::get(path).header("host", "test").body(()).unwrap();
+    let (parts, ()) = request.into_parts();
+    let runs = runs.clone();
+    let tags = tags.iter().map(|t| (*t).to_owned()).collect();
+    cache
+        .respond(RequestHead::from(&parts), &POLICY, tags, None, async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Fresh::new(Response::new(Body::from(body)))
+        })
+        .await
+}
+
+async fn text(response: Response<Body>) -> Bytes {
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+fn entry(body: &'static str, tags: &[&str]) -> Entry {
+    Entry {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(body.as_bytes()),
+        etag: ETag::from_content(body.as_bytes()),
+        last_modified: None,
+        tags: tags.iter().map(|t| Arc::from(*t)).collect(),
+        stored_at: SystemTime::now(),
+        ttl: Duration::from_secs(60),
+    }
+}
+
+/// Polls `condition` every millisecond until it holds; returns how long
+/// that took, or `None` past `limit`.
+async fn within(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
+}
+
+/// Listens for other instances' invalidations and waits until subscribed,
+/// so that nothing announced from here on is missed.
+async fn listen(cache: &Cache, store: &RedisStore) {
+    let before = store.stats().subscriptions;
+    cache.listen_local(store.events());
+    within(Duration::from_secs(5), || {
+        store.stats().subscriptions > before
+    })
+    .await
+    .expect("subscribed");
+    // The subscription's opening clear is applied just after the count.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_entries_and_invalidations() {
+    let Some(url) = redis_url("two_instances_share_entries_and_invalidations") else {
+        return;
+    };
+    let prefix = prefix("two");
+    let (redis_a, redis_b) = (store(&url, &prefix), store(&url, &prefix));
+    let a = Cache::builder().store(redis_a.clone()).build();
+    let b = Cache::builder().store(redis_b.clone()).build();
+    listen(&a, &redis_a).await;
+    listen(&b, &redis_b).await;
+    let (runs_a, runs_b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+
+    // A fills; B is served from Redis without running its handler.
+    let filled = respond(&a, "/img/1", &["img:1"], &runs_a, "one").await;
+    let etag = filled.headers()["etag"].clone();
+    assert_eq!(text(filled).await, "one");
+    let served = respond(&b, "/img/1", &["img:1"], &runs_b, "B's own").await;
+    assert_eq!(served.headers()["etag"], etag);
+    assert_eq!(text(served).await, "one");
+    assert_eq!(runs_a.load(Ordering::SeqCst), 1);
+    assert_eq!(runs_b.load(Ordering::SeqCst), 0, "B's handler did not run");
+    assert_eq!(b.stats().hits, 1);
+
+    // B invalidates the tag: A's memory copy goes within 100 ms, and so
+    // does Redis's.
+    let k = key("/img/1");
+    assert!(a.memory().get(k.as_bytes()).is_some());
+    let removed = b.invalidate_tag("img:1").await;
+    assert_eq!(removed.removed, 1);
+    let took = within(Duration::from_millis(100), || {
+        a.memory().get(k.as_bytes()).is_none()
+    })
+    .await
+    .expect("the invalidation reached A's memory layer within 100 ms");
+    eprintln!("tag invalidation reached the other instance in {took:?}");
+    assert!(redis_a.get(k.as_bytes()).await.unwrap().is_none());
+    respond(&a, "/img/1", &["img:1"], &runs_a, "one").await;
+    assert_eq!(runs_a.load(Ordering::SeqCst), 2, "A refilled");
+
+    // A write that did not change the representation keeps the entry on
+    // both instances and in Redis.
+    respond(&b, "/img/1", &["img:1"], &runs_b, "B's own").await;
+    assert!(b.memory().get(k.as_bytes()).is_some());
+    let same = ETag::try_from(&etag).unwrap();
+    let kept = b.invalidate_tags_if_changed(&["img:1"], &same).await;
+    assert_eq!((kept.removed, kept.skipped), (0, 1), "{kept:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(a.memory().get(k.as_bytes()).is_some(), "kept on A");
+    assert!(b.memory().get(k.as_bytes()).is_some(), "kept on B");
+    assert!(
+        redis_a.get(k.as_bytes()).await.unwrap().is_some(),
+        "kept in Redis"
+    );
+    assert!(a.stats().invalidations_skipped >= 1, "{:?}", a.stats());
+    respond(&a, "/img/1", &["img:1"], &runs_a, "one").await;
+    respond(&b, "/img/1", &["img:1"], &runs_b, "B's own").await;
+    assert_eq!(runs_a.load(Ordering::SeqCst), 2);
+    assert_eq!(runs_b.load(Ordering::SeqCst), 0);
+
+    // The same for one key: unchanged is kept, changed goes everywhere.
+    let kept = b.invalidate_if_changed(&k, &same).await;
+    assert_eq!(kept.skipped, 1);
+    assert!(a.memory().get(k.as_bytes()).is_some());
+    let removed = b.invalidate_if_changed(&k, &ETag::from_string("v2")).await;
+    assert_eq!(removed.removed, 1);
+    within(Duration::from_millis(100), || {
+        a.memory().get(k.as_bytes()).is_none()
+    })
+    .await
+    .expect("the key invalidation reached A within 100 ms");
+    assert!(redis_b.get(k.as_bytes()).await.unwrap().is_none());
+
+    // Clear on B clears A's memory and Redis.
+    respond(&a, "/img/2", &[], &runs_a, "two").await;
+    let k2 = key("/img/2");
+    assert!(a.memory().get(k2.as_bytes()).is_some());
+    b.clear().await;
+    within(Duration::from_millis(100), || {
+        a.memory().get(k2.as_bytes()).is_none()
+    })
+    .await
+    .expect("the clear reached A within 100 ms");
+    assert!(redis_a.get(k2.as_bytes()).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_invalidates_redis_and_every_listener() {
+    let Some(url) = redis_url("publish_invalidates_redis_and_every_listener") else {
+        return;
+    };
+    let prefix = prefix("publish");
+    let redis = store(&url, &prefix);
+    let cache = Cache::builder().store(redis.clone()).build();
+    let mut events = Box::pin(redis.events());
+    let opening = tokio::time::timeout(Duration::from_secs(5), events.next()).await;
+    assert_eq!(
+        opening.ok().flatten(),
+        Some(Event::clear()),
+        "opening clear"
+    );
+    let runs = Arc::new(AtomicUsize::new(0));
+    respond(&cache, "/cam/2", &["camera:2"], &runs, "cam").await;
+
+    // A worker with no cache of its own announces a write.
+    let worker = store(&url, &prefix);
+    let removed = worker.publish(&Event::tags(["camera:2"])).await.unwrap();
+    assert_eq!(removed.removed, 1);
+    let k = key("/cam/2");
+    assert!(redis.get(k.as_bytes()).await.unwrap().is_none());
+    let event = tokio::time::timeout(Duration::from_secs(1), events.next())
+        .await
+        .expect("announced")
+        .unwrap();
+    assert_eq!(event.tags, ["camera:2"]);
+
+    // Published by this very store: its own listener hears it too.
+    redis.publish(&Event::key(k.clone())).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(1), events.next())
+        .await
+        .expect("announced")
+        .unwrap();
+    assert_eq!(event.key, Some(k));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_compares_the_etag_stored_in_redis() {
+    let Some(url) = redis_url("keep_compares_the_etag_stored_in_redis") else {
+        return;
+    };
+    let redis = store(&url, &prefix("keep"));
+    let e = entry("v1", &["t", "u"]);
+    redis.put(b"k", &e).await.unwrap();
+    let r = redis.remove(b"k", Some(&e.etag)).await.unwrap();
+    assert_eq!((r.removed, r.skipped), (0, 1));
+    let r = redis.remove_tags(&["t", "u"], Some(&e.etag)).await.unwrap();
+    assert_eq!(
+        (r.removed, r.skipped),
+        (0, 1),
+        "counted once across two tags"
+    );
+    assert!(redis.get(b"k").await.unwrap().is_some());
+    let other = ETag::from_string("v2");
+    let r = redis.remove_tags(&["u"], Some(&other)).await.unwrap();
+    assert_eq!((r.removed, r.skipped), (1, 0));
+    assert!(redis.get(b"k").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_an_entry_unlinks_it_from_tags_it_lost() {
+    let Some(url) = redis_url("replacing_an_entry_unlinks_it_from_tags_it_lost") else {
+        return;
+    };
+    let redis = store(&url, &prefix("retag"));
+    redis.put(b"k", &entry("v1", &["old"])).await.unwrap();
+    redis.put(b"k", &entry("v2", &["new"])).await.unwrap();
+    assert_eq!(redis.remove_tags(&["old"], None).await.unwrap().removed, 0);
+    assert!(redis.get(b"k").await.unwrap().is_some());
+    assert_eq!(redis.remove_tags(&["new"], None).await.unwrap().removed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_and_tag_sets_expire_in_redis() {
+    let Some(url) = redis_url("entries_and_tag_sets_expire_in_redis") else {
+        return;
+    };
+    let prefix = prefix("expiry");
+    let redis = store(&url, &prefix);
+    let mut short = entry("short", &["t"]);
+    short.ttl = Duration::from_millis(300);
+    redis.put(b"k", &short).await.unwrap();
+    let got = redis.get(b"k").await.unwrap().expect("stored");
+    assert!(
+        got.ttl <= Duration::from_millis(300),
+        "remaining TTL: {:?}",
+        got.ttl
+    );
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let tag_set = format!("{prefix}t:0:t");
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&tag_set)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        (1..=300).contains(&pttl),
+        "the tag set expires with its entry: {pttl}"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(redis.get(b"k").await.unwrap().is_none());
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&tag_set)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "no bookkeeping left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_value_is_a_decode_error() {
+    let Some(url) = redis_url("an_undecodable_value_is_a_decode_error") else {
+        return;
+    };
+    let prefix = prefix("garbage");
+    let redis = store(&url, &prefix);
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}e:0:k"))
+        .arg("v")
+        .arg(&b"\x07not an entry"[..])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(matches!(redis.get(b"k").await, Err(StoreError::Decode(_))));
+    assert_eq!(redis.stats().decode_errors, 1);
+    // A fill overwrites it.
+    redis.put(b"k", &entry("fresh", &[])).await.unwrap();
+    assert_eq!(redis.get(b"k").await.unwrap().unwrap().body, "fresh");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_of_10k_entries_goes_atomically_under_readers() {
+    let Some(url) = redis_url("a_tag_of_10k_entries_goes_atomically_under_readers") else {
+        return;
+    };
+    const N: usize = 10_000;
+    let redis = store(&url, &prefix("big"));
+    let puts = futures_util::stream::iter(0..N)
+        .map(|i| {
+            let redis = redis.clone();
+            async move {
+                let e = entry("member", &["big", if i % 2 == 0 { "even" } else { "odd" }]);
+                redis.put(format!("k{i}").as_bytes(), &e).await
+            }
+        })
+        .buffer_unordered(64);
+    let results: Vec<_> = puts.collect().await;
+    assert!(results.iter().all(Result::is_ok));
+    redis
+        .put(b"untagged", &entry("other", &["other"]))
+        .await
+        .unwrap();
+
+    // Every read: when it was sent, when it came back, what it found.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|r| {
+            let (redis, stop) = (redis.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut reads = Vec::new();
+                let mut i = r * 2_503;
+                while !stop.load(Ordering::SeqCst) {
+                    i = (i + 7_919) % N;
+                    let sent = Instant::now();
+                    let found = redis.get(format!("k{i}").as_bytes()).await.unwrap();
+                    reads.push((sent, Instant::now(), found.is_some()));
+                }
+                reads
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let removed = redis.remove_tags(&["big"], None).await.unwrap();
+    let done = Instant::now();
+    eprintln!("10k-entry tag invalidated in {:?}", done - start);
+    assert_eq!(removed.removed, N as u64);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut reads = Vec::new();
+    for reader in readers {
+        reads.extend(reader.await.unwrap());
+    }
+    let before = reads
+        .iter()
+        .filter(|(_, got, found)| *found && *got < start)
+        .count();
+    assert!(before > 0, "readers saw the entries before");
+    // All or nothing: once any reader has seen one entry gone, no read sent
+    // later finds one, and none sent after the call returned does.
+    let first_gone = reads
+        .iter()
+        .filter(|(_, _, found)| !found)
+        .map(|(_, got, _)| *got)
+        .min()
+        .expect("readers saw the invalidation");
+    let stale = reads
+        .iter()
+        .filter(|(sent, _, found)| *found && (*sent > first_gone || *sent > done))
+        .count();
+    assert!(
+        reads.iter().any(|(sent, _, _)| *sent > done),
+        "readers ran after"
+    );
+    assert_eq!(stale, 0, "a reader saw an entry of the tag after it went");
+    assert!(
+        redis.get(b"untagged").await.unwrap().is_some(),
+        "other tags untouched"
+    );
+    assert_eq!(
+        redis
+            .remove_tags(&["even", "odd"], None)
+            .await
+            .unwrap()
+            .removed,
+        0,
+        "the entries' other tags hold nothing alive"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_put_after_another_instance_invalidated_is_refused() {
+    let Some(url) = redis_url("a_late_put_after_another_instance_invalidated_is_refused") else {
+        return;
+    };
+    let prefix = prefix("late");
+    let (a, b) = (store(&url, &prefix), store(&url, &prefix));
+    let e = entry("late", &["t"]);
+
+    // Tag, key and clear each overtake a fill that began with a miss.
+    for invalidate in 0..3 {
+        assert!(
+            a.get(b"k").await.unwrap().is_none(),
+            "the miss that begins a fill"
+        );
+        match invalidate {
+            0 => drop(b.remove_tags(&["t"], None).await.unwrap()),
+            1 => drop(b.remove(b"k", None).await.unwrap()),
+            _ => b.clear().await.unwrap(),
+        }
+        a.put(b"k", &e).await.unwrap();
+        assert!(
+            a.get(b"k").await.unwrap().is_none(),
+            "late put {invalidate} stored"
+        );
+    }
+    assert_eq!(a.stats().fenced_puts, 3);
+
+    // A fill that began after the invalidation is stored.
+    assert!(a.get(b"k").await.unwrap().is_none());
+    a.put(b"k", &e).await.unwrap();
+    assert!(
+        b.get(b"k").await.unwrap().is_some(),
+        "a fresh fill is stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_without_a_miss_is_refused_while_a_fence_is_live() {
+    let Some(url) = redis_url("a_put_without_a_miss_is_refused_while_a_fence_is_live") else {
+        return;
+    };
+    let prefix = prefix("no-miss");
+    let (a, b) = (store(&url, &prefix), store(&url, &prefix));
+    // No miss began these fills (a hit with a stale ETag, say): when they
+    // began is unknown, so a live fence on any of their names refuses them.
+    b.remove_tags(&["t"], None).await.unwrap();
+    a.put(b"k", &entry("v", &["t"])).await.unwrap();
+    assert!(b.get(b"k").await.unwrap().is_none());
+    a.put(b"k2", &entry("untouched", &["u"])).await.unwrap();
+    assert!(
+        b.get(b"k2").await.unwrap().is_some(),
+        "unfenced names are stored"
+    );
+    b.clear().await.unwrap();
+    a.put(b"k3", &entry("after a clear", &[])).await.unwrap();
+    assert!(
+        b.get(b"k3").await.unwrap().is_none(),
+        "a clear fences every name"
+    );
+    assert_eq!(a.stats().fenced_puts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_fill_through_the_engine_is_not_stored() {
+    let Some(url) = redis_url("a_late_fill_through_the_engine_is_not_stored") else {
+        return;
+    };
+    let prefix = prefix("late-engine");
+    // A hears nothing from B (its pub/sub is as late as can be): only Redis
+    // can refuse its fill.
+    let a = Cache::builder().store(store(&url, &prefix)).build();
+    let b = Cache::builder().store(store(&url, &prefix)).build();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let slow = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let request = Request::get("/slow")
+                .header("host", "test")
+                .body(())
+                .unwrap();
+            let (parts, ()) = request.into_parts();
+            let tags = vec!["item:1".to_owned()];
+            let response: Response<Body> = a
+                .respond(RequestHead::from(&parts), &POLICY, tags, None, async move {
+                    let _ = released.await;
+                    Fresh::new(Response::new(Body::from("stale")))
+                })
+                .await;
+            text(response).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b.invalidate_tag("item:1").await;
+    release.send(()).unwrap();
+    assert_eq!(
+        slow.await.unwrap(),
+        "stale",
+        "A's own client gets its answer"
+    );
+    let runs = Arc::new(AtomicUsize::new(0));
+    let response = respond(&b, "/slow", &["item:1"], &runs, "fresh").await;
+    assert_eq!(text(response).await, "fresh");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "B did not get the late fill"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Outage
+
+/// A `redis-server` of this test's own, killed when dropped.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(port: u16) -> Server {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (CACHED_ETAG_REDIS_URL is set)");
+        let server = Server { child };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn signal(&self, signal: &str) -> bool {
+        Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    fn stop(&mut self) {
+        // A stopped process would not act on SIGKILL until continued.
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What the load saw while a phase lasted.
+#[derive(Debug, Default)]
+struct Phase {
+    requests: usize,
+    not_ok: usize,
+    max_latency: Duration,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_under_load_fails_open_and_recovers() {
+    if redis_url("an_outage_under_load_fails_open_and_recovers").is_none() {
+        return;
+    }
+    const TIMEOUT: Duration = Duration::from_millis(80);
+    // Scheduling on two busy cores, on top of the command timeout.
+    const SLACK: Duration = Duration::from_millis(70);
+    let port = free_port();
+    let mut server = Server::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let prefix = prefix("outage");
+    let build = || {
+        RedisStore::builder(url.as_str())
+            .prefix(&prefix)
+            .command_timeout(TIMEOUT)
+            .connect_timeout(Duration::from_millis(100))
+            .circuit_breaker(3, Duration::from_millis(200))
+            // Above the 32 workers' one call each: no rejections while healthy.
+            .max_in_flight(64)
+            .build()
+            .unwrap()
+    };
+    let (redis_a, redis_b, redis_c) = (build(), build(), build());
+    let a = Cache::builder().store(redis_a.clone()).build();
+    let b = Cache::builder().store(redis_b.clone()).build();
+    listen(&a, &redis_a).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    // An idle instance whose memory holds an entry through the outage: the
+    // resubscription must clear it, since announcements were lost.
+    let c = Cache::builder().store(redis_c.clone()).build();
+    listen(&c, &redis_c).await;
+    respond(&c, "/marker", &[], &runs, "marker").await;
+    let marker = key("/marker");
+    assert!(c.memory().get(marker.as_bytes()).is_some());
+
+    // Phase: 0 healthy, 1 killed, 2 restarted, 3 frozen (SIGSTOP), 4 thawed.
+    let phase = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..32)
+        .map(|w| {
+            let (a, runs, phase, stop) = (a.clone(), runs.clone(), phase.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen: Vec<Phase> = (0..5).map(|_| Phase::default()).collect();
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    // Every request misses memory, so every one calls Redis
+                    // (a get, then a put).
+                    let path = format!("/load/{w}/{n}");
+                    let p = phase.load(Ordering::SeqCst);
+                    let start = Instant::now();
+                    let response = respond(&a, &path, &[], &runs, "ok").await;
+                    let latency = start.elapsed();
+                    let seen = &mut seen[p];
+                    seen.requests += 1;
+                    seen.not_ok += usize::from(response.status() != StatusCode::OK);
+                    seen.max_latency = seen.max_latency.max(latency);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                seen
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let healthy_errors = a.stats().store_errors;
+    phase.store(1, Ordering::SeqCst);
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let killed = a.stats();
+    server = Server::start(port);
+    phase.store(2, Ordering::SeqCst);
+    let cleared = within(Duration::from_secs(3), || {
+        c.memory().get(marker.as_bytes()).is_none()
+    })
+    .await;
+    assert!(
+        cleared.is_some(),
+        "resubscribing cleared the idle instance's memory"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    phase.store(3, Ordering::SeqCst);
+    assert!(server.signal("-STOP"));
+    // A hung Redis: past the in-flight bound, calls fail at once.
+    let narrow = RedisStore::builder(url.as_str())
+        .prefix(&prefix)
+        .command_timeout(TIMEOUT)
+        .max_in_flight(2)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..10)
+        .map(|i| {
+            let narrow = narrow.clone();
+            tokio::spawn(async move {
+                let result = narrow.get(format!("n{i}").as_bytes()).await;
+                (result.map(drop), started.elapsed())
+            })
+        })
+        .collect();
+    let mut refused_at_once = 0;
+    for call in calls {
+        let (result, elapsed) = call.await.unwrap();
+        match result {
+            Err(StoreError::Unavailable) if elapsed < TIMEOUT / 2 => refused_at_once += 1,
+            Err(StoreError::Timeout(_) | StoreError::Backend(_)) => {}
+            other => panic!("unexpected {other:?} after {elapsed:?}"),
+        }
+    }
+    assert_eq!(refused_at_once, 8, "{:?}", narrow.stats());
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(server.signal("-CONT"));
+    phase.store(4, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut phases: Vec<Phase> = (0..5).map(|_| Phase::default()).collect();
+    for worker in workers {
+        for (total, seen) in phases.iter_mut().zip(worker.await.unwrap()) {
+            total.requests += seen.requests;
+            total.not_ok += seen.not_ok;
+            total.max_latency = total.max_latency.max(seen.max_latency);
+        }
+    }
+    let names = ["healthy", "killed", "restarted", "frozen", "thawed"];
+    for (name, seen) in names.iter().zip(&phases) {
+        eprintln!("{name}: {seen:?}");
+    }
+    eprintln!("cache: {:?}", a.stats());
+    eprintln!("store: {:?}", redis_a.stats());
+
+    for (name, seen) in names.iter().zip(&phases) {
+        assert!(seen.requests > 0, "{name}: load ran");
+        assert_eq!(seen.not_ok, 0, "{name}: every request answered 200");
+    }
+    // Killed: the connection is refused at once, so requests barely slow.
+    assert!(
+        phases[1].max_latency < TIMEOUT + SLACK,
+        "killed: {:?}",
+        phases[1].max_latency
+    );
+    // Frozen: a miss makes two calls (get, then put), each cut at the
+    // command timeout, until the circuit opens.
+    for (name, seen) in names.iter().zip(&phases) {
+        assert!(
+            seen.max_latency < 2 * TIMEOUT + SLACK,
+            "{name}: {:?}",
+            seen.max_latency
+        );
+    }
+    assert_eq!(healthy_errors, 0, "no store errors while Redis was healthy");
+    assert!(killed.store_errors > 0, "errors counted: {killed:?}");
+    let store = redis_a.stats();
+    assert!(store.circuit_opened >= 2, "{store:?}");
+    assert!(store.short_circuited > 0, "{store:?}");
+    assert!(
+        store.subscriptions >= 2,
+        "resubscribed after the restart: {store:?}"
+    );
+
+    // Redis is back, same caches: a fill on A is a hit on B again.
+    let before = b.stats().hits;
+    let mut hit = false;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut n = 0;
+    while !hit && Instant::now() < deadline {
+        n += 1;
+        let path = format!("/after/{n}");
+        respond(&a, &path, &[], &runs, "ok").await;
+        let runs_b = Arc::new(AtomicUsize::new(0));
+        respond(&b, &path, &[], &runs_b, "B's own").await;
+        hit = runs_b.load(Ordering::SeqCst) == 0;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        hit,
+        "hits through Redis resumed without restarting the caches"
+    );
+    assert!(b.stats().hits > before);
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+fn header_name() -> impl Strategy<Value = HeaderName> {
+    prop_oneof![
+        Just(HeaderName::from_static("content-type")),
+        Just(HeaderName::from_static("cache-control")),
+        Just(HeaderName::from_static("vary")),
+        "[a-z][a-z0-9-]{0,20}".prop_map(|s| HeaderName::from_bytes(s.as_bytes()).unwrap()),
+    ]
+}
+
+fn time() -> impl Strategy<Value = SystemTime> {
+    (any::<bool>(), 0u64..(1 << 40), 0u32..1_000_000_000).prop_map(|(before, secs, nanos)| {
+        let d = Duration::new(secs, nanos);
+        if before {
+            SystemTime::UNIX_EPOCH - d
+        } else {
+            SystemTime::UNIX_EPOCH + d
+        }
+    })
+}
+
+prop_compose! {
+    fn arb_entry()(
+        status in 100u16..1000,
+        headers in prop::collection::vec((header_name(), "[ -~]{0,40}"), 0..6),
+        body in prop::collection::vec(any::<u8>(), 0..512),
+        opaque in "[!#-~]{0,40}",
+        weak in any::<bool>(),
+        last_modified in prop::option::of(time()),
+        tags in prop::collection::vec(any::<String>(), 0..5),
+        stored_at in time(),
+        ttl in (any::<u64>(), 0u32..1_000_000_000),
+    ) -> Entry {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(name, HeaderValue::from_str(&value).unwrap());
+        }
+        let etag = if weak { ETag::weak(&opaque) } else { ETag::strong(&opaque) }.unwrap();
+        Entry {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: Bytes::from(body),
+            etag,
+            last_modified,
+            tags: tags.into_iter().map(Arc::from).collect(),
+            stored_at,
+            ttl: Duration::new(ttl.0, ttl.1),
+        }
+    }
+}
+
+fn assert_same(a: &Entry, b: &Entry) {
+    assert_eq!(a.status, b.status);
+    assert_eq!(a.headers, b.headers);
+    assert_eq!(a.body, b.body);
+    assert_eq!(a.etag, b.etag);
+    assert_eq!(a.last_modified, b.last_modified);
+    assert_eq!(a.tags, b.tags);
+    assert_eq!(a.stored_at, b.stored_at);
+    assert_eq!(a.ttl, b.ttl);
+}
+
+proptest! {
+    #[test]
+    fn encoding_round_trips(entry in arb_entry()) {
+        let encoded = encode_entry(&entry);
+        prop_assert_eq!(encoded[0], cached_etag_runtime::store::redis::FORMAT_VERSION);
+        let decoded = decode_entry(Bytes::from(encoded)).unwrap();
+        assert_same(&entry, &decoded);
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode_entry(Bytes::from(bytes));
+    }
+
+    #[test]
+    fn decoding_damaged_entries_never_panics(
+        entry in arb_entry(),
+        cut in any::<prop::sample::Index>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let encoded = encode_entry(&entry);
+        let truncated = &encoded[..cut.index(encoded.len())];
+        prop_assert!(decode_entry(Bytes::copy_from_slice(truncated)).is_err(), "truncated accepted");
+        let mut damaged = encoded.clone();
+        for (at, byte) in flips {
+            let i = at.index(damaged.len());
+            damaged[i] ^= byte;
+        }
+        let _ = decode_entry(Bytes::from(damaged));
+        let mut longer = encoded;
+        longer.push(0);
+        prop_assert!(decode_entry(Bytes::from(longer)).is_err(), "trailing bytes accepted");
+    }
+}
+
+#[test]
+fn other_versions_are_decode_errors() {
+    let mut encoded = encode_entry(&entry("v", &["t"]));
+    encoded[0] = 2;
+    assert!(matches!(
+        decode_entry(Bytes::from(encoded)),
+        Err(StoreError::Decode(_))
+    ));
+    assert!(matches!(
+        decode_entry(Bytes::new()),
+        Err(StoreError::Decode(_))
+    ));
+}
