@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use cached_etag::{Cache, Event};
+use cached_etag::{Cache, Event, RedisStore};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, broadcast, watch};
@@ -43,6 +43,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// How often `/api/events` sends a `stats` event.
     pub stats_interval: Duration,
+    /// A Redis shared by several instances (`redis://127.0.0.1:6379`): entries
+    /// are shared and each instance's invalidations reach the others.
+    pub redis: Option<String>,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
         Config {
             data_dir: data_dir.into(),
             stats_interval: Duration::from_secs(2),
+            redis: None,
         }
     }
 
@@ -126,10 +130,20 @@ pub async fn build(config: &Config) -> sqlx::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).map_err(sqlx::Error::Io)?;
     let db = db::open(&config.data_dir).await?;
     tracing::info!(data_dir = %config.data_dir.display(), "database ready");
-    let cache = Cache::builder()
-        .max_entries(10_000)
-        .max_bytes(32 << 20)
-        .build();
+    let mut cache = Cache::builder().max_entries(10_000).max_bytes(32 << 20);
+    let mut redis = None;
+    if let Some(url) = &config.redis {
+        let store = RedisStore::new(url.as_str())
+            .map_err(|error| sqlx::Error::Configuration(Box::new(error)))?;
+        tracing::info!(%url, "entries shared through Redis");
+        cache = cache.store(store.clone());
+        redis = Some(store);
+    }
+    let cache = cache.build();
+    if let Some(redis) = redis {
+        // Other instances' invalidations drop this instance's memory copies.
+        cache.listen_local(redis.events());
+    }
     // Room for bursts of writes; a listener that still falls behind makes the
     // cache clear itself (see `Cache::listen_broadcast`) rather than go stale.
     let (events, _) = broadcast::channel(1024);

@@ -34,8 +34,14 @@ impl Server {
 
     /// A service on `data_dir` (kept if it exists).
     pub fn start_in(data_dir: PathBuf) -> Server {
+        Server::start_with(data_dir, None)
+    }
+
+    /// A service on `data_dir` sharing entries through the Redis at `redis`.
+    pub fn start_with(data_dir: PathBuf, redis: Option<String>) -> Server {
         let config = Config {
             stats_interval: Duration::from_millis(200),
+            redis,
             ..Config::new(&data_dir)
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
