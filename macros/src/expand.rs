@@ -3,7 +3,7 @@
 //! did); when there is one, [`attribute`] emits the function unchanged with
 //! the errors, so that routes naming it still resolve.
 //!
-//! The generated handler takes the runtime's `Request` extractor first (under
+//! The generated handler takes the runtime's `CacheRequest` extractor first (under
 //! a mixed-site name no user code can see), keeps the policy in a `static`
 //! inside its body, and moves the user's body, untouched, into the future the
 //! runtime runs on a miss. Every path goes through `<crate>::__private`.
@@ -80,7 +80,7 @@ impl ToTokens for Function<'_> {
 
         let mut sig = item.sig.clone();
         sig.inputs
-            .insert(0, syn::parse_quote!(#request: #krate::__private::Request));
+            .insert(0, syn::parse_quote!(#request: #krate::__private::CacheRequest));
         sig.output = syn::parse_quote!(-> #krate::__private::Response);
 
         let attrs = &item.attrs;
@@ -621,7 +621,7 @@ mod tests {
         assert!(
             out.starts_with(
                 "# [doc = r\" Docs.\"] # [tracing :: instrument] pub (crate) async fn h \
-                 (__cached_etag : my :: reexport :: __private :: Request , Path (id) : Path < i64 >) \
+                 (__cached_etag : my :: reexport :: __private :: CacheRequest , Path (id) : Path < i64 >) \
                  -> my :: reexport :: __private :: Response where Image : Clone { \
                  use my :: reexport :: __private as __ce ;"
             ),

@@ -16,7 +16,7 @@ pub use crate::{Cache, ETag, Policy};
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{
-    AsCache, CacheRequest as Request, IntoCheck, Representation, check, collection, composite,
+    AsCache, CacheRequest, IntoCheck, Representation, check, collection, composite,
     custom, hash, timestamp,
 };
 

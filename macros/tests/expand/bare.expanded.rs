@@ -1,5 +1,5 @@
 async fn hello(
-    __cached_etag: ::cached_etag::__private::Request,
+    __cached_etag: ::cached_etag::__private::CacheRequest,
 ) -> ::cached_etag::__private::Response {
     use ::cached_etag::__private as __ce;
     let __policy = {

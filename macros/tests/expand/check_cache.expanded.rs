@@ -1,5 +1,5 @@
 async fn get_settings(
-    __cached_etag: ::cached_etag::__private::Request,
+    __cached_etag: ::cached_etag::__private::CacheRequest,
     State(App { db, cache }): State<App>,
 ) -> ::cached_etag::__private::Response {
     use ::cached_etag::__private as __ce;

@@ -1,6 +1,6 @@
 /// Lists a camera's images, a page at a time.
 pub async fn list_images(
-    __cached_etag: ::cached_etag::__private::Request,
+    __cached_etag: ::cached_etag::__private::CacheRequest,
     Path(camera): Path<i64>,
     Query(Page { page, .. }): Query<Page>,
     State(db): State<Db>,

@@ -1,5 +1,5 @@
 async fn get_image(
-    __cached_etag: ::cached_etag::__private::Request,
+    __cached_etag: ::cached_etag::__private::CacheRequest,
     Path(id): Path<i64>,
     State(db): State<Db>,
 ) -> ::cached_etag::__private::Response {

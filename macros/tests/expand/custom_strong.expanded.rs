@@ -1,6 +1,6 @@
 #[tracing::instrument(skip_all)]
 pub(crate) async fn report(
-    __cached_etag: ::my_framework::cached_etag::__private::Request,
+    __cached_etag: ::my_framework::cached_etag::__private::CacheRequest,
     Path((year, month)): Path<(i32, u8)>,
 ) -> ::my_framework::cached_etag::__private::Response
 where
