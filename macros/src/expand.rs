@@ -79,8 +79,10 @@ impl ToTokens for Function<'_> {
         let (request, private) = (&names.request, &names.private);
 
         let mut sig = item.sig.clone();
-        sig.inputs
-            .insert(0, syn::parse_quote!(#request: #krate::__private::CacheRequest));
+        sig.inputs.insert(
+            0,
+            syn::parse_quote!(#request: #krate::__private::CacheRequest),
+        );
         sig.output = syn::parse_quote!(-> #krate::__private::Response);
 
         let attrs = &item.attrs;

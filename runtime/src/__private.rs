@@ -16,8 +16,8 @@ pub use crate::{Cache, ETag, Policy};
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{
-    AsCache, CacheRequest, IntoCheck, Representation, check, collection, composite,
-    custom, hash, timestamp,
+    AsCache, CacheRequest, IntoCheck, Representation, check, collection, composite, custom, hash,
+    timestamp,
 };
 
 /// The response every expanded handler returns.
