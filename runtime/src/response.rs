@@ -180,11 +180,10 @@ impl Finish<'_> {
             headers.append(header::VARY, vary.clone());
         }
         if self.policy.surrogate_keys() {
+            // `self.tags` already holds the policy's literal tags.
             let tags: Vec<&str> = self
-                .policy
-                .tags()
+                .tags
                 .iter()
-                .chain(self.tags)
                 .map(|t| &**t)
                 // Surrogate-Key separates by spaces, Cache-Tag by commas:
                 // a tag containing either cannot be sent.
