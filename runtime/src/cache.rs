@@ -675,14 +675,7 @@ impl Cache {
     where
         S: futures_core::Stream<Item = Event> + Send + 'static,
     {
-        use futures_util::StreamExt;
-        let cache = self.clone();
-        tokio::spawn(async move {
-            let mut events = std::pin::pin!(events);
-            while let Some(event) = events.next().await {
-                cache.apply_local(&event);
-            }
-        })
+        self.spawn_listener(events, true)
     }
 
     /// Applies every event of `events` in a task of its own, until the
@@ -692,12 +685,23 @@ impl Cache {
     where
         S: futures_core::Stream<Item = Event> + Send + 'static,
     {
+        self.spawn_listener(events, false)
+    }
+
+    fn spawn_listener<S>(&self, events: S, local: bool) -> tokio::task::JoinHandle<()>
+    where
+        S: futures_core::Stream<Item = Event> + Send + 'static,
+    {
         use futures_util::StreamExt;
         let cache = self.clone();
         tokio::spawn(async move {
             let mut events = std::pin::pin!(events);
             while let Some(event) = events.next().await {
-                let removed = cache.apply(&event).await;
+                let removed = if local {
+                    cache.apply_local(&event)
+                } else {
+                    cache.apply(&event).await
+                };
                 tracing::debug!(
                     ?event,
                     removed = removed.removed,
@@ -707,6 +711,7 @@ impl Cache {
             }
         })
     }
+
     /// Applies `event` here, then sends it to every listener of `sender`.
     ///
     /// When this returns, this cache no longer serves what the event
