@@ -649,22 +649,18 @@ impl Cache {
     /// remote store: for invalidations another instance already applied to
     /// the shared store and announced (the Redis store's channel).
     pub fn apply_local(&self, event: &Event) -> Removed {
-        let memory = &self.inner.memory;
-        let generations = &self.inner.generations;
         let keep = event.etag.as_ref();
         let mut removed = Removed::default();
         if event.clear {
-            generations.bump_all();
-            memory.clear();
+            self.inner.generations.bump_all();
+            self.inner.memory.clear();
         }
         if let Some(key) = &event.key {
-            generations.bump([key.as_bytes()]);
-            removed += memory.remove(key.as_bytes(), keep);
+            removed += self.remove_key_locally(key, keep);
         }
         if !event.tags.is_empty() {
             let tags: Vec<&str> = event.tags.iter().map(String::as_str).collect();
-            generations.bump(tags.iter().map(|t| t.as_bytes()));
-            removed += memory.remove_tags(&tags, keep);
+            removed += self.remove_tags_locally(&tags, keep);
         }
         self.count(removed)
     }
@@ -769,35 +765,44 @@ impl Cache {
     }
 
     async fn remove_key(&self, key: &Key, keep: Option<&ETag>) -> Removed {
-        self.inner.generations.bump([key.as_bytes()]);
-        let mut removed = self.inner.memory.remove(key.as_bytes(), keep);
-        if let Some(remote) = &self.inner.remote
-            && let Some(r) = self
-                .remote_call("remove", remote.remove(key.as_bytes(), keep))
-                .await
-        {
-            removed.removed = removed.removed.max(r.removed);
-            removed.skipped = removed.skipped.max(r.skipped);
-        }
-        self.count(removed)
+        let local = self.remove_key_locally(key, keep);
+        let remote = match &self.inner.remote {
+            Some(remote) => {
+                self.remote_call("remove", remote.remove(key.as_bytes(), keep))
+                    .await
+            }
+            None => None,
+        };
+        self.count(widest(local, remote))
     }
 
     async fn remove_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
-        // Stamp before removing: a fill that started earlier and commits
-        // later sees the stamp; one that committed earlier is removed here.
+        let local = self.remove_tags_locally(tags, keep);
+        let remote = match &self.inner.remote {
+            Some(remote) => {
+                self.remote_call("remove_tags", remote.remove_tags(tags, keep))
+                    .await
+            }
+            None => None,
+        };
+        self.count(widest(local, remote))
+    }
+
+    /// Stamps the key, then removes it from memory: a fill that started
+    /// earlier and commits later sees the stamp; one that committed earlier
+    /// is removed here.
+    fn remove_key_locally(&self, key: &Key, keep: Option<&ETag>) -> Removed {
+        self.inner.generations.bump([key.as_bytes()]);
+        self.inner.memory.remove(key.as_bytes(), keep)
+    }
+
+    /// Stamps the tags, then removes their entries from memory (see
+    /// [`remove_key_locally`](Self::remove_key_locally)).
+    fn remove_tags_locally(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
         self.inner
             .generations
             .bump(tags.iter().map(|t| t.as_bytes()));
-        let mut removed = self.inner.memory.remove_tags(tags, keep);
-        if let Some(remote) = &self.inner.remote
-            && let Some(r) = self
-                .remote_call("remove_tags", remote.remove_tags(tags, keep))
-                .await
-        {
-            removed.removed = removed.removed.max(r.removed);
-            removed.skipped = removed.skipped.max(r.skipped);
-        }
-        self.count(removed)
+        self.inner.memory.remove_tags(tags, keep)
     }
 
     fn count(&self, removed: Removed) -> Removed {
@@ -805,6 +810,16 @@ impl Cache {
         Counters::add(&counters.invalidations, removed.removed);
         Counters::add(&counters.invalidations_skipped, removed.skipped);
         removed
+    }
+}
+
+/// What an invalidation did: the memory layer and the remote store hold
+/// mostly the same entries, so the larger count of each describes it.
+fn widest(local: Removed, remote: Option<Removed>) -> Removed {
+    let remote = remote.unwrap_or_default();
+    Removed {
+        removed: local.removed.max(remote.removed),
+        skipped: local.skipped.max(remote.skipped),
     }
 }
 
