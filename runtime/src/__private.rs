@@ -2,7 +2,7 @@
 //! it calls and the std items it uses, so that a user's own `Result`, `Vec`
 //! or `Option` cannot change what generated code means. Not a public API.
 
-pub use core::{concat, module_path};
+pub use core::{column, concat, file, line, module_path};
 pub use std::fmt::Display;
 pub use std::option::Option::{self, None, Some};
 pub use std::string::String;

@@ -820,6 +820,7 @@ fn widest(local: Removed, remote: Option<Removed>) -> Removed {
     Removed {
         removed: local.removed.max(remote.removed),
         skipped: local.skipped.max(remote.skipped),
+        remote_errors: 0,
     }
 }
 

@@ -70,7 +70,7 @@ impl Key {
         } else {
             method.as_str()
         };
-        let mut builder = Key::builder(policy.name())
+        let mut builder = Key::builder(policy.id())
             .part(method)
             .part(host)
             .part(path)

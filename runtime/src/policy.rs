@@ -31,6 +31,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct Policy {
     name: &'static str,
+    id: Box<str>,
     ttl: Duration,
     strong: bool,
     shared: bool,
@@ -44,11 +45,13 @@ pub struct Policy {
 
 impl Policy {
     /// Starts a policy for the handler called `name` (the attribute passes
-    /// `module_path!()::fn_name`). The name is part of every cache key, so two
-    /// handlers never share entries.
+    /// `module_path!()::fn_name`). The name is for stats and logs; the
+    /// policy's [`id`](Self::id), the name and its [`site`](PolicyBuilder::site),
+    /// is part of every cache key, so two handlers never share entries.
     pub fn builder(name: &'static str) -> PolicyBuilder {
         PolicyBuilder {
             name,
+            site: None,
             ttl: DEFAULT_TTL,
             strong: false,
             shared: false,
@@ -63,9 +66,26 @@ impl Policy {
         }
     }
 
-    /// The handler's name, as given to [`Policy::builder`].
+    /// The handler's readable name, as given to [`Policy::builder`]: for
+    /// stats and logs.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The handler's identity in cache keys: the name, then `@` and the
+    /// [`site`](PolicyBuilder::site) when one was given. Two same-named
+    /// functions (associated functions of two `impl` blocks, say) differ
+    /// by site.
+    ///
+    /// ```
+    /// use cached_etag_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("app::get").site("src/app.rs:12:5").build();
+    /// assert_eq!(policy.id(), "app::get@src/app.rs:12:5");
+    /// assert_eq!(Policy::builder("app::get").build().id(), "app::get");
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// How long a stored response stays fresh in the server-side cache.
@@ -146,6 +166,7 @@ impl Policy {
 #[must_use]
 pub struct PolicyBuilder {
     name: &'static str,
+    site: Option<&'static str>,
     ttl: Duration,
     strong: bool,
     shared: bool,
@@ -160,6 +181,14 @@ pub struct PolicyBuilder {
 }
 
 impl PolicyBuilder {
+    /// Where the handler is defined (the attribute passes
+    /// `file:line:column` of the annotated function), so that the key of
+    /// every annotated item is unique even where names repeat.
+    pub fn site(mut self, site: &'static str) -> Self {
+        self.site = Some(site);
+        self
+    }
+
     /// How long a stored response stays fresh (default 60 s). Also the
     /// `max-age` sent to clients unless [`max_age`](Self::max_age) says otherwise.
     pub fn ttl(mut self, ttl: Duration) -> Self {
@@ -272,8 +301,13 @@ impl PolicyBuilder {
                 HeaderValue::from_str(&parts.join(", ")).expect("directives are ASCII")
             }
         };
+        let id = match self.site {
+            Some(site) => format!("{}@{site}", self.name).into_boxed_str(),
+            None => self.name.into(),
+        };
         Arc::new(Policy {
             name: self.name,
+            id,
             ttl: self.ttl,
             strong: self.strong,
             shared: self.shared,

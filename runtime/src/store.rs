@@ -119,12 +119,27 @@ pub struct Removed {
     pub removed: u64,
     /// Entries kept because their ETag equalled the new one.
     pub skipped: u64,
+    /// Remote store calls of this invalidation that failed (an error, a
+    /// timeout, an open circuit). When it is not zero the remote store may
+    /// still hold what was invalidated: the [`Cache`](crate::Cache) keeps
+    /// the invalidation and replays it until the store accepts it, and
+    /// meanwhile serves nothing it names from the store (read-your-writes
+    /// holds here); other instances learn of it once the replay succeeds.
+    pub remote_errors: u64,
+}
+
+impl Removed {
+    /// Whether every part of the invalidation reached every store.
+    pub fn is_complete(&self) -> bool {
+        self.remote_errors == 0
+    }
 }
 
 impl std::ops::AddAssign for Removed {
     fn add_assign(&mut self, other: Self) {
         self.removed += other.removed;
         self.skipped += other.skipped;
+        self.remote_errors += other.remote_errors;
     }
 }
 

@@ -834,6 +834,7 @@ fn removed(value: Value) -> Result<Removed, StoreError> {
     Ok(Removed {
         removed: count(0)?,
         skipped: count(1)?,
+        remote_errors: 0,
     })
 }
 
