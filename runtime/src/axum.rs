@@ -61,7 +61,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CacheRequest {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(CacheRequest {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
+            // The key is built from the path the client sent, not the one
+            // a nesting router left for this handler.
+            uri: crate::request::original_uri(parts).clone(),
             headers: parts.headers.clone(),
             cache: parts.extensions.get::<Cache>().cloned(),
         })

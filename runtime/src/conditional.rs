@@ -4,11 +4,17 @@
 //! [`Preconditions::new`] only looks the four fields up in a [`HeaderMap`];
 //! [`Preconditions::evaluate`] reads them in place, as bytes, and allocates
 //! nothing, so answering a 304 costs a scan of a few header bytes. Every input
-//! is accepted without panicking: a field whose value does not parse (a bad
+//! is accepted without panicking. A field whose value does not parse (a bad
 //! list element, `*` mixed with tags, an unterminated quote, bytes outside the
-//! grammar, a date that is not one valid HTTP-date) is treated as absent, as
-//! if the client had not sent it, which is what mainstream servers do and
-//! never turns a request into an error. The caller evaluates preconditions
+//! grammar, a date that is not one valid HTTP-date) never turns a request
+//! into an error; what it means follows from the RFC's wording for each
+//! field: an `If-Match` that lists no valid entity-tag is *false* (412), since
+//! §13.1.1 holds it true only when a listed tag matches, and a lost update is
+//! worse than a refused one; an `If-None-Match` that does not parse matches
+//! nothing, and, being present, still turns `If-Modified-Since` off
+//! (§13.1.3); a date that does not parse is ignored (§13.1.3, §13.1.4). A
+//! field with no members at all (an empty value, or only commas) counts as
+//! not sent, as mainstream servers do. The caller evaluates preconditions
 //! only once the response would otherwise be a 2xx (§13.2.1), so a 304 never
 //! hides a 401, 403 or 404.
 
@@ -149,8 +155,11 @@ impl fmt::Debug for DebugLines<'_> {
 /// read against one representation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TagField {
-    /// Not sent, or treated as not sent because it does not parse.
+    /// Not sent, or sent with no members (an empty value, only commas).
     Absent,
+    /// Sent, but not a valid `"*" / #entity-tag`: it lists nothing that can
+    /// match.
+    Invalid,
     /// `*`.
     Any,
     /// A list of entity-tags, and whether one of them matched.
@@ -214,9 +223,9 @@ impl<'a> Iterator for Members<'a> {
 /// (RFC 9110 §5.3), comparing each tag with `matches` until one matches.
 ///
 /// The whole field is validated even after a match: a field with any bad
-/// member is absent. `*` is valid only as the field's single member. A field
-/// with no member at all (`If-None-Match: ,`) is treated as absent too: an
-/// empty `If-Match` list would otherwise fail every request.
+/// member is invalid. `*` is valid only as the field's single member. A field
+/// with no member at all (`If-None-Match: ,`) is treated as absent: an empty
+/// `If-Match` list would otherwise fail every request.
 fn read_tag_field<'h>(
     lines: impl Iterator<Item = &'h HeaderValue>,
     mut matches: impl FnMut(ETagRef<'_>) -> bool,
@@ -229,16 +238,16 @@ fn read_tag_field<'h>(
             rest: line.as_bytes(),
         }) {
             match member {
-                Err(()) => return TagField::Absent,
+                Err(()) => return TagField::Invalid,
                 Ok(Member::Any) => {
                     if any || tags {
-                        return TagField::Absent;
+                        return TagField::Invalid;
                     }
                     any = true;
                 }
                 Ok(Member::Tag(tag)) => {
                     if any {
-                        return TagField::Absent;
+                        return TagField::Invalid;
                     }
                     tags = true;
                     matched = matched || matches(tag);
@@ -317,6 +326,11 @@ impl<'a> Preconditions<'a> {
             || self.if_unmodified_since.is_present())
     }
 
+    /// Whether `If-Unmodified-Since` was sent, valid or not.
+    pub(crate) fn has_if_unmodified_since(&self) -> bool {
+        self.if_unmodified_since.is_present()
+    }
+
     /// Whether `If-None-Match` was sent and parses (`*` or a non-empty list of
     /// entity-tags). A field that does not parse counts as absent.
     ///
@@ -332,7 +346,7 @@ impl<'a> Preconditions<'a> {
     /// ```
     pub fn if_none_match_present(&self) -> bool {
         let field = read_tag_field(self.lines(self.if_none_match, IF_NONE_MATCH), |_| false);
-        field != TagField::Absent
+        matches!(field, TagField::Any | TagField::Tags { .. })
     }
 
     /// All lines of a field, in order, without a second lookup unless there is
@@ -381,7 +395,11 @@ impl<'a> Preconditions<'a> {
         };
         match if_match {
             TagField::Any if !current.exists => return Outcome::PreconditionFailed,
-            TagField::Tags { matched: false } => return Outcome::PreconditionFailed,
+            // §13.1.1: true only if a listed tag matches; a field that lists
+            // no valid tag lists none that matches.
+            TagField::Tags { matched: false } | TagField::Invalid => {
+                return Outcome::PreconditionFailed;
+            }
             TagField::Any | TagField::Tags { matched: true } => {}
             // Step 2: If-Unmodified-Since, only without If-Match (§13.1.4),
             // and ignored when there is no modification date.
@@ -411,9 +429,11 @@ impl<'a> Preconditions<'a> {
         match if_none_match {
             TagField::Any if current.exists => return failed,
             TagField::Tags { matched: true } => return failed,
-            TagField::Any | TagField::Tags { matched: false } => {}
-            // Step 4: If-Modified-Since, only for GET and HEAD and only without
-            // If-None-Match (§13.1.3).
+            TagField::Any | TagField::Tags { matched: false } | TagField::Invalid => {}
+            // Step 4: If-Modified-Since, only for GET and HEAD and only when
+            // the request has no If-None-Match at all (§13.1.3: ignored "if
+            // the request contains an If-None-Match header field"), valid or
+            // not; a field of only commas was never a condition.
             TagField::Absent => {
                 if get_or_head
                     && self.if_modified_since.is_present()
@@ -727,9 +747,16 @@ mod tests {
             (IF_MODIFIED_SINCE, T0_DATE.as_bytes()),
         ];
         assert_eq!(eval(h, Method::GET, c), Proceed);
-        // An If-None-Match that does not parse is absent: the date applies.
+        // An If-None-Match that does not parse matches nothing, and is still
+        // present: the date is ignored all the same.
         let h: &[(HeaderName, &[u8])] = &[
             (IF_NONE_MATCH, b"W/v1"),
+            (IF_MODIFIED_SINCE, T0_DATE.as_bytes()),
+        ];
+        assert_eq!(eval(h, Method::GET, c), Proceed);
+        // A field of only commas lists nothing: the date applies.
+        let h: &[(HeaderName, &[u8])] = &[
+            (IF_NONE_MATCH, b" , "),
             (IF_MODIFIED_SINCE, T0_DATE.as_bytes()),
         ];
         assert_eq!(eval(h, Method::GET, c), NotModified);
@@ -808,7 +835,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc9110_13_1_2_malformed_if_none_match_is_absent() {
+    fn rfc9110_13_1_2_malformed_if_none_match_matches_nothing() {
         let e = tag(r#""v1""#);
         let c = Current::new(Some(&e), None);
         for value in [
@@ -837,9 +864,25 @@ mod tests {
     }
 
     #[test]
-    fn rfc9110_13_1_1_malformed_if_match_is_absent() {
-        let c = Current::new(None, None);
-        for value in [br#""v1", v2"#.as_slice(), br#""v1", *"#, b"*,*", b"", b","] {
+    fn rfc9110_13_1_1_malformed_if_match_is_false() {
+        let e = tag(r#""v1""#);
+        let c = Current::new(Some(&e), None);
+        // A present If-Match that lists no valid entity-tag lists none that
+        // matches: 412, never a write let through.
+        for value in [
+            br#""v1", v2"#.as_slice(),
+            br#""v1", *"#,
+            b"*,*",
+            b"xyzzy",
+            br#"w/"v1""#,
+            br#""v1"#,
+        ] {
+            let h: &[(HeaderName, &[u8])] = &[(IF_MATCH, value)];
+            assert_eq!(eval(h, Method::PUT, c), PreconditionFailed, "{value:?}");
+            assert_eq!(eval(h, Method::GET, c), PreconditionFailed, "{value:?}");
+        }
+        // An empty value, or only commas, was never a condition.
+        for value in [b"".as_slice(), b",", b" , "] {
             let h: &[(HeaderName, &[u8])] = &[(IF_MATCH, value)];
             assert_eq!(eval(h, Method::PUT, c), Proceed, "{value:?}");
         }

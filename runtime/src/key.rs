@@ -1,15 +1,21 @@
 //! Cache keys: which stored response answers which request.
 //!
-//! A key is the handler's name, the method (HEAD shares GET's entry), the
-//! host, the path, the raw query and the values of the policy's `vary`
-//! headers. Every part is length-prefixed, so no two different requests can
+//! A key is the handler's identity (unique per annotated item), the method
+//! (HEAD shares GET's entry), the authority, the original path (before any
+//! router stripped a prefix), the raw query, and the values of every header
+//! the policy's `vary` names and the handler's responses named in their own
+//! `Vary`. Every part is length-prefixed, so no two different requests can
 //! produce the same bytes: `("ab", "c")` and `("a", "bc")` differ.
+//!
+//! Not in the key, so never a reason for two entries: request
+//! `Cache-Control`, `X-Forwarded-Host`, `Forwarded`, and every header that
+//! is not varied on (`Accept-Encoding` among them).
 
 use std::fmt;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 
-use crate::Policy;
+use crate::{Policy, RequestHead};
 
 /// The bytes that identify one stored response.
 ///
@@ -31,11 +37,12 @@ impl Key {
         KeyBuilder(bytes)
     }
 
-    /// The key of a `GET` (or `HEAD`) request to `path_and_query` on `host`,
-    /// for a handler whose policy varies on nothing: what the attribute
+    /// The key of a `GET` (or `HEAD`) request to `path_and_query` on `host`
+    /// (the authority, port included), for the handler whose policy has the
+    /// [`id`](Policy::id) `handler` and varies on nothing: what the engine
     /// computes for such a request, so that hand-written code can name the
-    /// entry to invalidate.
-    ///
+    /// entry to invalidate. `path_and_query` is the path the client sent,
+    /// with any prefix a nesting router strips.
     /// ```
     /// use cached_etag_runtime::Key;
     ///
@@ -55,36 +62,48 @@ impl Key {
             .finish()
     }
 
-    /// The key of a request under `policy`.
-    pub(crate) fn for_request(
-        policy: &Policy,
-        method: &Method,
-        host: &str,
-        path: &str,
-        query: Option<&str>,
-        headers: &HeaderMap,
-    ) -> Key {
+    /// The key of `request` under `policy`: what the engine stores the
+    /// response under, so that hand-written code can name the entry to
+    /// invalidate. Requests that differ in the method (but for HEAD and
+    /// GET), authority, original path, query, or a varied header's values
+    /// get different keys.
+    ///
+    /// ```
+    /// use cached_etag_runtime::{Key, Policy, RequestHead};
+    ///
+    /// let policy = Policy::builder("app::doc").vary(&["accept-language"]).build();
+    /// let request = http::Request::get("/doc?v=1")
+    ///     .header("host", "example.com")
+    ///     .header("accept-language", "fr")
+    ///     .body(())
+    ///     .unwrap();
+    /// let (parts, ()) = request.into_parts();
+    /// let key = Key::for_request(&policy, &RequestHead::from(&parts));
+    /// assert_ne!(key, Key::for_get("app::doc", "example.com", "/doc?v=1"));
+    /// ```
+    pub fn for_request(policy: &Policy, request: &RequestHead<'_>) -> Key {
+        Key::of(policy, request, policy.learned_vary_len())
+    }
+
+    /// The key of `request` with the policy's first `learned` learned
+    /// `Vary` names.
+    pub(crate) fn of(policy: &Policy, request: &RequestHead<'_>, learned: usize) -> Key {
         // RFC 9110 §9.3.2: HEAD is GET without content, so it shares GET's entry.
-        let method = if method == Method::HEAD {
+        let method = if request.method == Method::HEAD {
             "GET"
         } else {
-            method.as_str()
+            request.method.as_str()
         };
-        let mut builder = Key::builder(policy.id())
+        let uri = request.uri;
+        let builder = Key::builder(policy.id())
             .part(method)
-            .part(host)
-            .part(path)
-            .optional(query);
-        for name in policy.vary() {
-            // Several lines of one field are one list (RFC 9110 §5.3); keep
-            // their count in the key so that line boundaries cannot shift.
-            let values = headers.get_all(name);
-            builder = builder.count(values.iter().count());
-            for value in values {
-                builder = builder.part(value.as_bytes());
-            }
-        }
-        builder.finish()
+            .part(request.authority())
+            .part(uri.path())
+            .optional(uri.query());
+        let builder = varied(builder, policy.vary(), request.headers);
+        policy
+            .learned_vary(learned, |names| varied(builder, names, request.headers))
+            .finish()
     }
 
     /// The key's bytes: what a remote store keys on.
@@ -157,6 +176,20 @@ impl KeyBuilder {
     }
 }
 
+/// Appends the values of each header of `names`.
+fn varied(mut builder: KeyBuilder, names: &[HeaderName], headers: &HeaderMap) -> KeyBuilder {
+    for name in names {
+        // Several lines of one field are one list (RFC 9110 §5.3); keep
+        // their count in the key so that line boundaries cannot shift.
+        let values = headers.get_all(name);
+        builder = builder.count(values.iter().count());
+        for value in values {
+            builder = builder.part(value.as_bytes());
+        }
+    }
+    builder
+}
+
 fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
     bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
     bytes.extend_from_slice(part);
@@ -167,9 +200,22 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
+    fn request(method: &Method, target: &str, headers: &HeaderMap) -> http::request::Parts {
+        let mut request = http::Request::builder().method(method).uri(target);
+        *request.headers_mut().unwrap() = headers.clone();
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts.headers.insert("host", HeaderValue::from_static("host"));
+        parts
+    }
+
     fn key(path: &str, query: Option<&str>, headers: &HeaderMap) -> Key {
         let policy = Policy::builder("h").vary(&["accept-language"]).build();
-        Key::for_request(&policy, &Method::GET, "host", path, query, headers)
+        let target = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+        let parts = request(&Method::GET, &target, headers);
+        Key::for_request(&policy, &RequestHead::from(&parts))
     }
 
     #[test]
@@ -186,10 +232,11 @@ mod tests {
     fn head_shares_get() {
         let policy = Policy::builder("h").build();
         let h = HeaderMap::new();
-        let get = Key::for_request(&policy, &Method::GET, "x", "/p", None, &h);
-        let head = Key::for_request(&policy, &Method::HEAD, "x", "/p", None, &h);
-        assert_eq!(get, head);
-        assert_eq!(get, Key::for_get("h", "x", "/p"));
+        let get = request(&Method::GET, "/p", &h);
+        let head = request(&Method::HEAD, "/p", &h);
+        let get = Key::for_request(&policy, &RequestHead::from(&get));
+        assert_eq!(get, Key::for_request(&policy, &RequestHead::from(&head)));
+        assert_eq!(get, Key::for_get("h", "host", "/p"));
     }
 
     #[test]

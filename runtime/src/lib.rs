@@ -25,6 +25,7 @@ pub mod etag;
 mod event;
 mod key;
 mod policy;
+mod request;
 mod response;
 mod stats;
 pub mod store;
@@ -38,14 +39,15 @@ pub use crate::axum::{
     hash, timestamp,
 };
 pub use cache::{
-    Cache, CacheBuilder, DEFAULT_COALESCE_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_KEY_BYTES,
-    DEFAULT_STORE_TIMEOUT, RequestHead,
+    Cache, CacheBuilder, DEFAULT_COALESCE_TIMEOUT, DEFAULT_CREDENTIAL_HEADERS,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_KEY_BYTES, DEFAULT_STORE_TIMEOUT,
 };
 pub use conditional::{Outcome, Preconditions};
 pub use etag::{Collection, ETag, Identified, Timestamp, UpdatedAt};
 pub use event::Event;
 pub use key::{Key, KeyBuilder};
 pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder};
+pub use request::RequestHead;
 pub use response::Fresh;
 pub use stats::Stats;
 #[cfg(feature = "redis")]

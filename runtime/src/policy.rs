@@ -7,9 +7,11 @@
 //! header names.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+use parking_lot::RwLock;
 
 /// The lifetime used when a policy does not set one.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
@@ -28,7 +30,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// assert_eq!(policy.cache_control(), "private, max-age=300");
 /// assert_eq!(policy.ttl(), Duration::from_secs(300));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Policy {
     name: &'static str,
     id: Box<str>,
@@ -40,7 +42,20 @@ pub struct Policy {
     vary: Vec<HeaderName>,
     vary_value: Option<HeaderValue>,
     cache_control: HeaderValue,
-    keys_on_user: bool,
+    private_cache_control: HeaderValue,
+    learned_vary: LearnedVary,
+}
+
+/// Request headers that the handler's responses named in their own `Vary`
+/// beyond the policy's `vary`: from the first such response on, they are
+/// part of every key of the handler (RFC 9111 §4.1: a stored response
+/// answers only requests that agree on every header its `Vary` names).
+/// The list only grows, so a key made with its first `n` names stays
+/// meaningful; the count is read without the lock on the hot path.
+#[derive(Debug, Default)]
+struct LearnedVary {
+    len: AtomicUsize,
+    names: RwLock<Vec<HeaderName>>,
 }
 
 impl Policy {
@@ -99,7 +114,9 @@ impl Policy {
     }
 
     /// Whether the response is declared not to depend on the user, so that
-    /// requests carrying `Authorization` or `Cookie` may share entries.
+    /// requests carrying credentials (see
+    /// [`CacheBuilder::credential_headers`](crate::CacheBuilder::credential_headers))
+    /// may share entries.
     pub fn is_shared(&self) -> bool {
         self.shared
     }
@@ -130,34 +147,79 @@ impl Policy {
         self.vary_value.as_ref()
     }
 
-    /// Whether the key includes `Authorization` or `Cookie`, which makes
-    /// per-user requests safe to store: each user gets their own entry.
-    pub(crate) fn keys_on_user(&self) -> bool {
-        self.keys_on_user
+    /// Whether a request carrying the credential header `name` may be
+    /// served from and stored into the shared cache: when the policy is
+    /// `shared`, or keys on that very header (`vary("authorization")` opens
+    /// `Authorization`, never `Cookie`).
+    pub(crate) fn opens(&self, name: &HeaderName) -> bool {
+        self.shared || self.vary.contains(name)
     }
 
     /// The `Cache-Control` of a response to a request that carries
     /// credentials, when the policy is not `shared`: never `public`.
-    pub(crate) fn private_cache_control(&self) -> HeaderValue {
-        let text = self.cache_control.to_str().unwrap_or_default();
-        if text
-            .split(',')
-            .any(|d| d.trim().eq_ignore_ascii_case("private"))
-        {
-            return self.cache_control.clone();
-        }
-        let rest: Vec<&str> = text
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("public"))
-            .collect();
-        let value = if rest.is_empty() {
-            "private".to_owned()
-        } else {
-            format!("private, {}", rest.join(", "))
-        };
-        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("private"))
+    pub(crate) fn private_cache_control(&self) -> &HeaderValue {
+        &self.private_cache_control
     }
+
+    /// How many names [`learned_vary`](Self::learned_vary) holds now.
+    pub(crate) fn learned_vary_len(&self) -> usize {
+        self.learned_vary.len.load(Ordering::Acquire)
+    }
+
+    /// Calls `f` with the first `n` learned `Vary` names.
+    pub(crate) fn learned_vary<R>(&self, n: usize, f: impl FnOnce(&[HeaderName]) -> R) -> R {
+        if n == 0 {
+            return f(&[]);
+        }
+        let names = self.learned_vary.names.read();
+        f(&names[..n.min(names.len())])
+    }
+
+    /// Whether a key made when `known` names had been learned covers every
+    /// header in `names` (a response's own `Vary`); names it does not
+    /// cover are learned, so that the next request's key includes them.
+    pub(crate) fn covers_vary(&self, names: &[HeaderName], known: usize) -> bool {
+        let uncovered = |learned: &[HeaderName]| {
+            names
+                .iter()
+                .filter(|n| !self.vary.contains(n) && !learned.contains(n))
+                .count()
+        };
+        if self.learned_vary(known, uncovered) == 0 {
+            return true;
+        }
+        let mut learned = self.learned_vary.names.write();
+        for name in names {
+            if !self.vary.contains(name) && !learned.contains(name) {
+                learned.push(name.clone());
+            }
+        }
+        self.learned_vary.len.store(learned.len(), Ordering::Release);
+        false
+    }
+}
+
+/// The `Cache-Control` for a request that carries credentials: `private`
+/// in place of `public`, the other directives kept.
+fn private_of(cache_control: &HeaderValue) -> HeaderValue {
+    let text = cache_control.to_str().unwrap_or_default();
+    if text
+        .split(',')
+        .any(|d| d.trim().eq_ignore_ascii_case("private"))
+    {
+        return cache_control.clone();
+    }
+    let rest: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("public"))
+        .collect();
+    let value = if rest.is_empty() {
+        "private".to_owned()
+    } else {
+        format!("private, {}", rest.join(", "))
+    };
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("private"))
 }
 
 /// Builds a [`Policy`]; see [`Policy::builder`]. Each method mirrors one
@@ -283,9 +345,6 @@ impl PolicyBuilder {
                 .join(", ");
             HeaderValue::from_str(&joined).expect("header names are valid header values")
         });
-        let keys_on_user = vary
-            .iter()
-            .any(|n| n == http::header::AUTHORIZATION || n == http::header::COOKIE);
         let cache_control = match self.cache_control {
             Some(value) => HeaderValue::from_static(value),
             None => {
@@ -315,8 +374,9 @@ impl PolicyBuilder {
             tags: self.tags.iter().map(|t| Arc::from(*t)).collect(),
             vary,
             vary_value,
+            private_cache_control: private_of(&cache_control),
             cache_control,
-            keys_on_user,
+            learned_vary: LearnedVary::default(),
         })
     }
 }
@@ -353,13 +413,11 @@ mod tests {
             .vary(&["accept-language", "accept"])
             .build();
         assert_eq!(p.vary_header().unwrap(), "accept-language, accept");
-        assert!(!p.keys_on_user());
-        assert!(
-            Policy::builder("h")
-                .vary(&["authorization"])
-                .build()
-                .keys_on_user()
-        );
+        assert!(!p.opens(&http::header::AUTHORIZATION));
+        let p = Policy::builder("h").vary(&["authorization"]).build();
+        assert!(p.opens(&http::header::AUTHORIZATION));
+        assert!(!p.opens(&http::header::COOKIE));
+        assert!(Policy::builder("h").shared().build().opens(&http::header::COOKIE));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! storability decided. Hits replay the stored headers and body as they are.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -76,12 +76,32 @@ impl<B> Fresh<B> {
     }
 }
 
+/// The validators of a finished 200, carried as values to where the answer
+/// is built (never written into headers and parsed back).
+#[derive(Debug, Clone)]
+pub(crate) struct Validators {
+    pub etag: ETag,
+    pub last_modified: Option<SystemTime>,
+}
+
 /// What finishing a fresh response produced.
 pub(crate) enum Finished<B> {
     /// A response that may be stored: its body is in memory.
     Storable(Entry),
-    /// A response that must not be stored, possibly with validators set.
-    Unstorable(Response<B>),
+    /// A response that must not be stored; a 200 carries its validators.
+    Unstorable {
+        response: Response<B>,
+        validators: Option<Validators>,
+    },
+}
+
+impl<B> Finished<B> {
+    fn unstorable(response: Response<B>) -> Self {
+        Finished::Unstorable {
+            response,
+            validators: None,
+        }
+    }
 }
 
 /// How to finish a fresh response.
@@ -91,6 +111,8 @@ pub(crate) struct Finish<'a> {
     pub check: Option<&'a ETag>,
     /// The request carried credentials the policy does not key on.
     pub per_user: bool,
+    /// How many learned `Vary` names the request's key includes.
+    pub known_vary: usize,
     /// The largest body to buffer (hash it, store it).
     pub max_body: usize,
 }
@@ -110,9 +132,15 @@ impl Finish<'_> {
         // Only a 200 gets validators and a place in the store: a cached error
         // page would deny service to everyone.
         if parts.status != StatusCode::OK {
-            return Finished::Unstorable(Response::from_parts(parts, body));
+            return Finished::unstorable(Response::from_parts(parts, body));
         }
-        let storable = !self.per_user && storable_headers(&parts.headers);
+        // RFC 9111 §4.1: a response is stored only under a key that holds
+        // every request header its own `Vary` names; one that names others
+        // teaches the policy to key on them from the next request on.
+        let storable = !self.per_user
+            && storable_headers(&parts.headers)
+            && vary_names(&parts.headers)
+                .is_some_and(|names| self.policy.covers_vary(&names, self.known_vary));
         // Buffer only bodies whose length is known and small enough; a
         // longer or streaming body passes through untouched.
         let buffered = match body.size_hint().exact() {
@@ -122,7 +150,7 @@ impl Finish<'_> {
                     tracing::warn!(%error, "response body failed while being buffered");
                     parts.status = StatusCode::INTERNAL_SERVER_ERROR;
                     parts.headers.clear();
-                    return Finished::Unstorable(Response::from_parts(
+                    return Finished::unstorable(Response::from_parts(
                         parts,
                         B::from(Bytes::new()),
                     ));
@@ -136,11 +164,17 @@ impl Finish<'_> {
             (None, None, Ok(bytes)) => ETag::from_content(bytes),
             (None, None, Err(_)) => {
                 let body = buffered.expect_err("matched Err");
-                return Finished::Unstorable(Response::from_parts(parts, body));
+                return Finished::unstorable(Response::from_parts(parts, body));
             }
         };
         let etag = etag.with_weak(!self.policy.is_strong());
-        self.set_headers(&mut parts.headers, &etag, last_modified);
+        // A Last-Modified the handler set itself is what the client sees,
+        // so it is the date preconditions are judged by, stored or not.
+        let last_modified = match parts.headers.get(header::LAST_MODIFIED) {
+            Some(value) => parse_http_date(value),
+            None => last_modified,
+        };
+        self.stamp(&mut parts.headers, &etag, last_modified);
         match buffered {
             Ok(body) if storable => Finished::Storable(Entry {
                 status: parts.status,
@@ -152,29 +186,46 @@ impl Finish<'_> {
                 stored_at: SystemTime::now(),
                 ttl: self.policy.ttl(),
             }),
-            Ok(bytes) => Finished::Unstorable(Response::from_parts(parts, B::from(bytes))),
-            Err(body) => Finished::Unstorable(Response::from_parts(parts, body)),
+            buffered => {
+                let body = match buffered {
+                    Ok(bytes) => B::from(bytes),
+                    Err(body) => body,
+                };
+                Finished::Unstorable {
+                    response: Response::from_parts(parts, body),
+                    validators: Some(Validators {
+                        etag,
+                        last_modified,
+                    }),
+                }
+            }
         }
     }
 
-    fn set_headers(&self, headers: &mut HeaderMap, etag: &ETag, last_modified: Option<SystemTime>) {
+    /// The headers a 200 of this policy carries besides the handler's own:
+    /// `ETag`, `Cache-Control` (the handler's wins), `Last-Modified` (the
+    /// handler's wins), `Vary`, and the surrogate keys. The one place that
+    /// writes them, for the 200 and for a 304 answered before any handler
+    /// ran, so that the two cannot drift apart (RFC 9110 §15.4.5).
+    pub(crate) fn stamp(
+        &self,
+        headers: &mut HeaderMap,
+        etag: &ETag,
+        last_modified: Option<SystemTime>,
+    ) {
         headers.insert(header::ETAG, etag.to_header_value());
-        // A handler's own Cache-Control wins over the policy's.
         if !headers.contains_key(header::CACHE_CONTROL) {
             let value = if self.per_user {
                 self.policy.private_cache_control()
             } else {
-                self.policy.cache_control().clone()
+                self.policy.cache_control()
             };
-            headers.insert(header::CACHE_CONTROL, value);
+            headers.insert(header::CACHE_CONTROL, value.clone());
         }
-        if let Some(time) = last_modified
+        if let Some(value) = last_modified.and_then(http_date)
             && !headers.contains_key(header::LAST_MODIFIED)
         {
-            let date = httpdate::fmt_http_date(time);
-            if let Ok(value) = HeaderValue::from_str(&date) {
-                headers.insert(header::LAST_MODIFIED, value);
-            }
+            headers.insert(header::LAST_MODIFIED, value);
         }
         if let Some(vary) = self.policy.vary_header() {
             headers.append(header::VARY, vary.clone());
@@ -201,10 +252,30 @@ impl Finish<'_> {
     }
 }
 
+/// `time` as an HTTP-date (RFC 9110 §5.6.7), or `None` outside the years
+/// 1970 to 9999: an IMF-fixdate has four year digits, and the formatter
+/// panics outside that range. A style may well carry such a time (a
+/// timestamp of 0001-01-01 as a "never" marker); the ETag does not need the
+/// date, so the header is left out and nothing else changes.
+pub(crate) fn http_date(time: SystemTime) -> Option<HeaderValue> {
+    // 10000-01-01T00:00:00Z.
+    const YEAR_10000: Duration = Duration::from_secs(253_402_300_800);
+    let since_epoch = time.duration_since(UNIX_EPOCH).ok()?;
+    if since_epoch >= YEAR_10000 {
+        return None;
+    }
+    HeaderValue::from_str(&httpdate::fmt_http_date(time)).ok()
+}
+
+/// A `Last-Modified` value as a time; `None` if it is not one HTTP-date.
+pub(crate) fn parse_http_date(value: &HeaderValue) -> Option<SystemTime> {
+    httpdate::parse_http_date(value.to_str().ok()?.trim()).ok()
+}
+
 /// Whether the handler's own headers allow storing the response in a shared
 /// cache (RFC 9111 §3: `no-store`, `private`; §4.1: `Vary: *`), and it sets
 /// no cookie, which would hand one user's session to another.
-fn storable_headers(headers: &HeaderMap) -> bool {
+pub(crate) fn storable_headers(headers: &HeaderMap) -> bool {
     if headers.contains_key(header::SET_COOKIE) {
         return false;
     }
@@ -230,7 +301,7 @@ fn storable_headers(headers: &HeaderMap) -> bool {
 /// The headers a stored entry replays: all but those that describe one
 /// message rather than the representation (RFC 9110 §7.6.1 hop-by-hop
 /// fields, `Date`, `Content-Length`, which the server recomputes).
-fn replayed(mut headers: HeaderMap) -> HeaderMap {
+pub(crate) fn replayed(mut headers: HeaderMap) -> HeaderMap {
     for name in [
         header::CONNECTION,
         header::DATE,
@@ -250,6 +321,44 @@ fn replayed(mut headers: HeaderMap) -> HeaderMap {
     let mut compact = HeaderMap::with_capacity(headers.len());
     compact.extend(headers);
     compact
+}
+
+/// An entry read back from a remote store, admitted only if it could have
+/// been stored here: a remote store is shared and its bytes are outside
+/// data, so the storability rules are applied again (a 200, no
+/// `Set-Cookie`, no `no-store`, `private` or `Vary: *`), per-message
+/// headers are dropped, and its lifetime is clamped to the policy's TTL.
+pub(crate) fn admit_remote(mut entry: Entry, ttl: Duration, now: SystemTime) -> Option<Entry> {
+    if entry.status != StatusCode::OK || !storable_headers(&entry.headers) {
+        return None;
+    }
+    entry.headers = replayed(entry.headers);
+    entry.ttl = entry.remaining_ttl(now).min(ttl);
+    entry.stored_at = now;
+    (!entry.ttl.is_zero()).then_some(entry)
+}
+
+/// The request headers a response's own `Vary` names (RFC 9111 §4.1), or
+/// `None` when it cannot be keyed on them: `*`, or a member that is not a
+/// header name.
+pub(crate) fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+    let mut names = Vec::new();
+    for line in headers.get_all(header::VARY) {
+        for member in line.as_bytes().split(|b| *b == b',') {
+            let member = member.trim_ascii();
+            if member.is_empty() {
+                continue;
+            }
+            if member == b"*" {
+                return None;
+            }
+            let name = HeaderName::from_bytes(member).ok()?;
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Some(names)
 }
 
 /// A 200 from a stored entry.

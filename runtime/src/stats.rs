@@ -38,6 +38,13 @@ pub struct Stats {
     pub coalesce_timeouts: u64,
     /// Store calls that failed or timed out (the request ran its handler).
     pub store_errors: u64,
+    /// Entries read from the remote store and refused: not storable here
+    /// (a `Set-Cookie`, not a 200, `private`), or named by an invalidation
+    /// the store has not confirmed yet.
+    pub remote_refused: u64,
+    /// Invalidations the remote store has not confirmed, waiting to be
+    /// replayed (see [`Removed::remote_errors`](crate::Removed::remote_errors)).
+    pub invalidations_pending: u64,
     /// Entries resident in memory.
     pub entries: u64,
     /// Bytes held by resident entries in memory.
@@ -60,6 +67,7 @@ pub(crate) struct Counters {
     pub coalesced: AtomicU64,
     pub coalesce_timeouts: AtomicU64,
     pub store_errors: AtomicU64,
+    pub remote_refused: AtomicU64,
     pub bytes_saved: AtomicU64,
 }
 
@@ -87,6 +95,7 @@ impl Counters {
             coalesced: load(&self.coalesced),
             coalesce_timeouts: load(&self.coalesce_timeouts),
             store_errors: load(&self.store_errors),
+            remote_refused: load(&self.remote_refused),
             bytes_saved: load(&self.bytes_saved),
             ..Stats::default()
         }

@@ -50,16 +50,20 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// When the entry expires.
-    pub fn expires_at(&self) -> SystemTime {
-        self.stored_at + self.ttl
+    /// When the entry expires; `None` past what `SystemTime` can hold (a
+    /// TTL read from outside data can be anything).
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.stored_at.checked_add(self.ttl)
     }
 
-    /// The time left before the entry expires, zero if it has.
+    /// The time left before the entry expires, zero if it has. Computed
+    /// without adding to `stored_at`, so no TTL can overflow it; an entry
+    /// stored "in the future" (clocks differ) has its whole TTL left.
     pub fn remaining_ttl(&self, now: SystemTime) -> Duration {
-        self.expires_at()
-            .duration_since(now)
-            .unwrap_or(Duration::ZERO)
+        match now.duration_since(self.stored_at) {
+            Ok(age) => self.ttl.saturating_sub(age),
+            Err(_) => self.ttl,
+        }
     }
 
     /// The bytes the entry holds: headers and body, for size bounds.

@@ -33,8 +33,11 @@ pub(crate) struct Flights {
 
 pub(crate) enum Role {
     Leader(Landing),
-    Waiter(watch::Receiver<State>),
+    Waiter(Receiver),
 }
+
+/// A waiter's view of a flight.
+pub(crate) type Receiver = watch::Receiver<State>;
 
 impl Flights {
     pub(crate) fn join(self: &Arc<Self>, key: &Key) -> Role {

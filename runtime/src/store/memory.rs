@@ -25,6 +25,8 @@ use crate::ETag;
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 /// Default bound on the bytes held (keys, headers, bodies): 64 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+/// The longest an entry is kept when its TTL is too large for the clock.
+const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 type SlotKey = Arc<[u8]>;
 
@@ -200,7 +202,13 @@ impl MemoryStore {
     /// Stores `entry` under `key` until its ttl runs out, and returns a
     /// handle on it.
     pub fn insert(&self, key: &[u8], entry: Entry) -> EntryRef {
-        let deadline = Instant::now() + entry.ttl;
+        // A TTL can come from outside data (a remote store); one too large
+        // for the clock keeps the entry for as long as the clock can say.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(entry.ttl)
+            .or_else(|| now.checked_add(MAX_TTL))
+            .unwrap_or(now);
         self.insert_until(key, entry, deadline)
     }
 
@@ -403,7 +411,8 @@ mod tests {
             r,
             Removed {
                 removed: 0,
-                skipped: 1
+                skipped: 1,
+                remote_errors: 0
             }
         );
         assert!(store.get(b"k").is_some());
@@ -412,7 +421,8 @@ mod tests {
             r,
             Removed {
                 removed: 1,
-                skipped: 0
+                skipped: 0,
+                remote_errors: 0
             }
         );
     }
