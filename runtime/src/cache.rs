@@ -582,7 +582,7 @@ impl Cache {
         let entry = self
             .remote_call("get", remote.get(key.as_bytes()))
             .await??;
-        let admitted = response::admit_remote(entry, policy.ttl(), SystemTime::now())
+        let admitted = response::admit_remote(entry, policy, SystemTime::now())
             .filter(|e| !self.inner.outbox.blocks(key.as_bytes(), &e.tags, &e.etag));
         let Some(entry) = admitted else {
             Counters::bump(&self.inner.counters.remote_refused);

@@ -328,12 +328,25 @@ pub(crate) fn replayed(mut headers: HeaderMap) -> HeaderMap {
 /// data, so the storability rules are applied again (a 200, no
 /// `Set-Cookie`, no `no-store`, `private` or `Vary: *`), per-message
 /// headers are dropped, and its lifetime is clamped to the policy's TTL.
-pub(crate) fn admit_remote(mut entry: Entry, ttl: Duration, now: SystemTime) -> Option<Entry> {
-    if entry.status != StatusCode::OK || !storable_headers(&entry.headers) {
+/// The `Cache-Control` the policy itself stamps (`private` by default,
+/// addressed to caches downstream) is the one value let through.
+pub(crate) fn admit_remote(mut entry: Entry, policy: &Policy, now: SystemTime) -> Option<Entry> {
+    if entry.status != StatusCode::OK {
+        return None;
+    }
+    let own = entry.headers.get_all(header::CACHE_CONTROL).iter().eq([policy.cache_control()]);
+    let storable = if own {
+        let mut others = entry.headers.clone();
+        others.remove(header::CACHE_CONTROL);
+        storable_headers(&others)
+    } else {
+        storable_headers(&entry.headers)
+    };
+    if !storable {
         return None;
     }
     entry.headers = replayed(entry.headers);
-    entry.ttl = entry.remaining_ttl(now).min(ttl);
+    entry.ttl = entry.remaining_ttl(now).min(policy.ttl());
     entry.stored_at = now;
     (!entry.ttl.is_zero()).then_some(entry)
 }
