@@ -3,9 +3,12 @@
 //! is checked here (a duration, a style, a list of strings); what the values
 //! mean together is checked in [`crate::model`].
 
+use std::collections::HashSet;
+use std::slice;
 use std::time::Duration;
 
 use darling::ast::NestedMeta;
+use darling::error::Accumulator;
 use darling::util::{Flag, SpannedValue};
 use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
@@ -49,10 +52,41 @@ pub(crate) struct Args {
 }
 
 impl Args {
-    /// Parses the tokens between the attribute's parentheses.
-    pub(crate) fn parse(tokens: TokenStream) -> darling::Result<Args> {
-        let items = NestedMeta::parse_meta_list(tokens)?;
-        Args::from_list(&items)
+    /// Parses the tokens between the attribute's parentheses, pushing every
+    /// mistake to `errors`. The arguments returned are the ones written
+    /// correctly, so that [`crate::model`] still checks them: one bad argument
+    /// must not hide the mistakes in the others (serde_derive's attribute
+    /// parser keeps going the same way).
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Accumulator) -> Args {
+        let Some(items) = errors.handle(NestedMeta::parse_meta_list(tokens).map_err(Error::from))
+        else {
+            return Args::default();
+        };
+        match Args::from_list(&items) {
+            Ok(args) => args,
+            Err(err) => {
+                errors.push(err);
+                Args::correct_ones(&items)
+            }
+        }
+    }
+
+    /// The arguments among `items` that parse on their own, each the first
+    /// time it is written (the one darling keeps for a duplicate).
+    fn correct_ones(items: &[NestedMeta]) -> Args {
+        let mut seen = HashSet::new();
+        let correct: Vec<NestedMeta> = items
+            .iter()
+            .filter(|item| Args::from_list(slice::from_ref(*item)).is_ok())
+            .filter(|item| match item {
+                NestedMeta::Meta(meta) => seen.insert(darling::util::path_to_string(meta.path())),
+                // A literal or an unparsable value is never correct here.
+                _ => false,
+            })
+            .cloned()
+            .collect();
+        // Distinct arguments that each parse also parse together.
+        Args::from_list(&correct).unwrap_or_default()
     }
 }
 
@@ -220,7 +254,9 @@ mod tests {
     use quote::quote;
 
     fn parse(tokens: TokenStream) -> darling::Result<Args> {
-        Args::parse(tokens)
+        let mut errors = Error::accumulator();
+        let args = Args::parse(tokens, &mut errors);
+        errors.finish_with(args)
     }
 
     /// The error as rustc shows it (darling's `Display` adds " at <field>").
@@ -390,6 +426,19 @@ mod tests {
         let err = parse(quote!(ttl = true, etag = "hsh", tll = 5)).unwrap_err();
         assert_eq!(err.len(), 3, "{err}");
         assert_eq!(message(quote!(ttl = true, etag = "hsh")).lines().count(), 2);
+    }
+
+    #[test]
+    fn the_correct_arguments_are_kept_beside_the_errors() {
+        let mut errors = Error::accumulator();
+        let args = Args::parse(
+            quote!(ttl = 0, etag = "bogus", tll = 5, ttl = 6, strong),
+            &mut errors,
+        );
+        assert_eq!(errors.finish().unwrap_err().len(), 3);
+        assert_eq!(**args.ttl.as_ref().unwrap(), DurationArg(Duration::ZERO));
+        assert!(args.etag.is_none());
+        assert!(args.strong.is_present());
     }
 
     #[test]

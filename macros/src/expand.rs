@@ -138,6 +138,10 @@ impl ToTokens for PolicyStatic<'_> {
         let doc = format!(" The caching policy of `{fn_name}`, built on first use.");
         let name = LitStr::new(&format!("::{fn_name}"), Span::call_site());
         let statik = Ident::new("POLICY", Span::mixed_site());
+        let site = Site {
+            model: self.model,
+            names: self.names,
+        };
         let calls = BuilderCalls {
             policy: &self.model.policy,
             private: ce,
@@ -147,11 +151,37 @@ impl ToTokens for PolicyStatic<'_> {
                 #[doc = #doc]
                 static #statik: #ce::LazyLock<#ce::Arc<#ce::Policy>> = #ce::LazyLock::new(|| {
                     #ce::Policy::builder(#ce::concat!(#ce::module_path!(), #name))
+                        #site
                         #calls
                         .build()
                 });
                 &*#statik
             };
+        });
+    }
+}
+
+/// `.site(concat!(file!(), ":", line!(), ":", column!()))`: where the handler
+/// is written, which tells apart same-named handlers of one module (`get` in
+/// two `impl` blocks) that the name alone would let share entries.
+///
+/// `line!()` and its kin report where their call's span is, walking out of
+/// macro expansions: a span of this macro's making would give the
+/// attribute's place, which a `macro_rules!` that writes several handlers
+/// shares among them. Spanned at the function's name, hygiene included, they
+/// give where the name was written. `__ce` still resolves: mixed-site hygiene
+/// hides locals and labels, not the `use` item that names it.
+struct Site<'a> {
+    model: &'a Model,
+    names: &'a Names,
+}
+
+impl ToTokens for Site<'_> {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let span = self.model.handler.item.sig.ident.span();
+        let ce = Ident::new(&self.names.private.to_string(), span);
+        tokens.extend(quote_spanned! {span=>
+            .site(#ce::concat!(#ce::file!(), ":", #ce::line!(), ":", #ce::column!()))
         });
     }
 }
@@ -502,7 +532,9 @@ mod tests {
             "let __policy = { # [doc = \" The caching policy of `get_image`, built on first use.\"] \
              static POLICY : __ce :: LazyLock < __ce :: Arc < __ce :: Policy >> = \
              __ce :: LazyLock :: new (|| { __ce :: Policy :: builder (__ce :: concat ! \
-             (__ce :: module_path ! () , \"::get_image\")) . strong () . build () }) ; & * POLICY } ;"
+             (__ce :: module_path ! () , \"::get_image\")) \
+             . site (__ce :: concat ! (__ce :: file ! () , \":\" , __ce :: line ! () , \":\" , __ce :: column ! ())) \
+             . strong () . build () }) ; & * POLICY } ;"
         );
     }
 

@@ -66,7 +66,7 @@ use proc_macro::TokenStream;
 /// | `strong` | Send strong ETags (`"…"`) instead of weak ones (`W/"…"`): only when the bytes are the identity. |
 /// | `tags("images", "image:{id}")` | Invalidation tags. A tag with `{name}` (or `{name:spec}`) is formatted per request from a name the handler's argument patterns bind (`Path(id)`, `Query(Params { page, .. })`…); `{{` and `}}` are literal braces. |
 /// | `vary("accept-language")` | Request headers the response depends on: they are part of the cache key and of the `Vary` header. Lower-case header names. |
-/// | `shared` | The response does not depend on the user: requests with `Authorization` or `Cookie` may share the cache. |
+/// | `shared` | The response does not depend on the user: requests with credential headers (`Authorization`, `Cookie`, or the cache's own list) may share the cache. |
 /// | `check = expr` | An async expression over the handler's bound names (`check = db.image_version(id)`) awaited before the body, yielding the current `ETag` (or `Option<ETag>`, or a `Result` of either). A match with the client's `If-None-Match` is a 304 without running the body; a stored entry with another ETag is stale. |
 /// | `cache_control = "…"` | The whole `Cache-Control` header. Cannot be combined with `max_age`, `public`, `no_cache` or `immutable`. |
 /// | `max_age = 600` or `max_age = "10m"` | `max-age` in whole seconds, instead of the ttl. |

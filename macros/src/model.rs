@@ -71,17 +71,14 @@ impl Model {
     /// every error found, each spanned at the offending token.
     pub(crate) fn parse(args: TokenStream, item: TokenStream) -> darling::Result<Model> {
         let mut errors = Error::accumulator();
-        let args = errors.handle(Args::parse(args));
+        let args = Args::parse(args, &mut errors);
         let handler = errors.handle(Handler::parse(item).map_err(Error::from));
         if let Some(handler) = &handler {
             handler.check(&mut errors);
         }
-        let model = match (args, handler) {
-            (Some(args), Some(handler)) => Some(Model::validate(args, handler, &mut errors)),
-            _ => None,
-        };
+        let model = handler.map(|handler| Model::validate(args, handler, &mut errors));
         errors.finish()?;
-        Ok(model.expect("no error, so both the arguments and the handler parsed"))
+        Ok(model.expect("no error, so the handler parsed"))
     }
 
     fn validate(args: Args, handler: Handler, errors: &mut Accumulator) -> Model {
@@ -509,6 +506,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_argument_does_not_hide_the_mistakes_in_the_others() {
+        assert_eq!(
+            arg_errors(quote!(ttl = 0, etag = "bogus")),
+            [
+                "unknown ETag style \"bogus\": expected \"hash\", \"timestamp\", \"composite\", \
+                 \"collection\" or the path of a `fn(&T) -> ETag`",
+                "`ttl` must be greater than zero",
+            ]
+        );
+    }
+
+    #[test]
     fn argument_and_handler_errors_are_all_reported() {
         let errors = messages(
             quote!(tll = 5, etag = "hsh", tags("{nope}")),
@@ -516,7 +525,8 @@ mod tests {
                 fn h<T>(&self) {}
             ),
         );
-        assert_eq!(errors.len(), 5, "{errors:?}");
+        // One per mistake: `tll`, `hsh`, `{nope}`, no `async`, `self`, `<T>`.
+        assert_eq!(errors.len(), 6, "{errors:?}");
     }
 
     #[test]

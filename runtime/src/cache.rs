@@ -499,7 +499,7 @@ impl Cache {
             Counters::bump(&self.inner.counters.not_stored);
             return Made::from(finished);
         };
-        let made = self.commit(&key, start, entry);
+        let made = self.store_fresh(&key, start, entry);
         if let Made::Stored(entry) = &made {
             // Waiters are served before the remote put: they need not wait
             // for the network.
@@ -513,16 +513,33 @@ impl Cache {
     /// Stores a storable entry made under `key` since `start`: memory
     /// through the fence, then the remote store.
     async fn store<B>(&self, key: &Key, start: Start, entry: Entry) -> Made<B> {
-        let made = self.commit(key, start, entry);
+        let made = self.store_fresh(key, start, entry);
         if let Made::Stored(entry) = &made {
             self.put_remote(key, entry).await;
         }
         made
     }
 
-    /// The one way a made entry enters memory: unless an invalidation of
-    /// its key or one of its tags began after `start`.
-    fn commit<B>(&self, key: &Key, start: Start, entry: Entry) -> Made<B> {
+    /// Commits a response this instance made, and counts what came of it.
+    fn store_fresh<B>(&self, key: &Key, start: Start, entry: Entry) -> Made<B> {
+        let counters = &self.inner.counters;
+        match self.commit(key, start, entry) {
+            Ok(stored) => {
+                Counters::bump(&counters.stores);
+                Made::Stored(stored)
+            }
+            Err(entry) => {
+                Counters::bump(&counters.not_stored);
+                tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
+                Made::Entry(entry)
+            }
+        }
+    }
+
+    /// The one way an entry enters memory, made here or read from the
+    /// remote store: unless an invalidation of its key or one of its tags
+    /// began after `start`. A refused entry is handed back.
+    fn commit(&self, key: &Key, start: Start, entry: Entry) -> Result<EntryRef, Entry> {
         let tags = entry.tags.clone();
         let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
         let mut entry = Some(entry);
@@ -532,17 +549,9 @@ impl Cache {
                 .take()
                 .map(|entry| self.inner.memory.insert(key.as_bytes(), entry));
         });
-        let counters = &self.inner.counters;
         match (stored, entry) {
-            (Some(stored), _) => {
-                Counters::bump(&counters.stores);
-                Made::Stored(stored)
-            }
-            (None, Some(entry)) => {
-                Counters::bump(&counters.not_stored);
-                tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
-                Made::Entry(entry)
-            }
+            (Some(stored), _) => Ok(stored),
+            (None, Some(entry)) => Err(entry),
             (None, None) => unreachable!("the entry is taken only when stored"),
         }
     }
@@ -589,10 +598,7 @@ impl Cache {
             tracing::debug!(?key, "remote entry refused");
             return None;
         };
-        match self.commit::<()>(key, start, entry) {
-            Made::Stored(entry) => Some(entry),
-            _ => None,
-        }
+        self.commit(key, start, entry).ok()
     }
 
     /// Runs one remote store call under the timeout; errors are counted,
@@ -946,7 +952,9 @@ impl Cache {
             }
             Invalidation::Clear => {
                 let call = remote.clear();
-                self.remote_call("clear", call).await.map(|()| Removed::default())
+                self.remote_call("clear", call)
+                    .await
+                    .map(|()| Removed::default())
             }
         }
     }

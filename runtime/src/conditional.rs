@@ -646,9 +646,12 @@ mod tests {
             (IF_UNMODIFIED_SINCE, T0_DATE.as_bytes()),
         ];
         assert_eq!(eval(h, Method::PUT, current), Proceed);
-        // An If-Match that does not parse is absent: If-Unmodified-Since applies.
+        // An If-Match that does not parse is false, whatever the date says.
+        let h: &[(HeaderName, &[u8])] = &[(IF_MATCH, b"v1"), (IF_UNMODIFIED_SINCE, b"")];
+        assert_eq!(eval(h, Method::PUT, current), PreconditionFailed);
+        // An empty one is no condition: If-Unmodified-Since applies.
         let h: &[(HeaderName, &[u8])] =
-            &[(IF_MATCH, b"v1"), (IF_UNMODIFIED_SINCE, T0_DATE.as_bytes())];
+            &[(IF_MATCH, b""), (IF_UNMODIFIED_SINCE, T0_DATE.as_bytes())];
         assert_eq!(eval(h, Method::PUT, current), PreconditionFailed);
     }
 

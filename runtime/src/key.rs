@@ -204,7 +204,9 @@ mod tests {
         let mut request = http::Request::builder().method(method).uri(target);
         *request.headers_mut().unwrap() = headers.clone();
         let (mut parts, ()) = request.body(()).unwrap().into_parts();
-        parts.headers.insert("host", HeaderValue::from_static("host"));
+        parts
+            .headers
+            .insert("host", HeaderValue::from_static("host"));
         parts
     }
 

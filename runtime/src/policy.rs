@@ -194,7 +194,9 @@ impl Policy {
                 learned.push(name.clone());
             }
         }
-        self.learned_vary.len.store(learned.len(), Ordering::Release);
+        self.learned_vary
+            .len
+            .store(learned.len(), Ordering::Release);
         false
     }
 }
@@ -266,8 +268,8 @@ impl PolicyBuilder {
     }
 
     /// Declares that the response does not depend on who asks, so requests
-    /// with `Authorization` or `Cookie` are served from and stored into the
-    /// shared cache.
+    /// carrying credential headers (`Authorization`, `Cookie`, or the
+    /// cache's own list) are served from and stored into the shared cache.
     pub fn shared(mut self) -> Self {
         self.shared = true;
         self
@@ -417,7 +419,12 @@ mod tests {
         let p = Policy::builder("h").vary(&["authorization"]).build();
         assert!(p.opens(&http::header::AUTHORIZATION));
         assert!(!p.opens(&http::header::COOKIE));
-        assert!(Policy::builder("h").shared().build().opens(&http::header::COOKIE));
+        assert!(
+            Policy::builder("h")
+                .shared()
+                .build()
+                .opens(&http::header::COOKIE)
+        );
     }
 
     #[test]

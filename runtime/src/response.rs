@@ -334,7 +334,11 @@ pub(crate) fn admit_remote(mut entry: Entry, policy: &Policy, now: SystemTime) -
     if entry.status != StatusCode::OK {
         return None;
     }
-    let own = entry.headers.get_all(header::CACHE_CONTROL).iter().eq([policy.cache_control()]);
+    let own = entry
+        .headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .eq([policy.cache_control()]);
     let storable = if own {
         let mut others = entry.headers.clone();
         others.remove(header::CACHE_CONTROL);

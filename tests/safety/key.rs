@@ -28,7 +28,10 @@ async fn nested_routers_never_share_entries_across_prefixes() {
     let acme = send(&app, request("/t/acme/doc", &[])).await;
     assert_eq!(acme.body, "doc of acme");
     let evil = send(&app, request("/t/evil/doc", &[])).await;
-    assert_eq!(evil.body, "doc of evil", "one tenant's entry served to another");
+    assert_eq!(
+        evil.body, "doc of evil",
+        "one tenant's entry served to another"
+    );
 }
 
 static AUTHORITY: LazyLock<Arc<Policy>> =
@@ -96,7 +99,10 @@ async fn vary_authorization_does_not_open_the_cookie_bypass() {
     let alice = send(&app, request("/a", &[("cookie", "session=alice")])).await;
     assert_eq!(alice.body, "cookie session=alice");
     let bob = send(&app, request("/a", &[("cookie", "session=bob")])).await;
-    assert_eq!(bob.body, "cookie session=bob", "Cookie users shared an entry");
+    assert_eq!(
+        bob.body, "cookie session=bob",
+        "Cookie users shared an entry"
+    );
     assert!(bob.header("cache-control").unwrap().contains("private"));
 
     let alice = send(&app, request("/c", &[("authorization", "Bearer alice")])).await;

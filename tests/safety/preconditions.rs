@@ -67,7 +67,11 @@ async fn an_if_match_that_lists_no_valid_tag_fails() {
             .body(axum::body::Body::empty())
             .unwrap();
         let reply = crate::support::send(&app, request).await;
-        assert_eq!(reply.status, StatusCode::PRECONDITION_FAILED, "{value}: a lost update");
+        assert_eq!(
+            reply.status,
+            StatusCode::PRECONDITION_FAILED,
+            "{value}: a lost update"
+        );
         let reply = send(&app, request_with("/doc", "if-match", value)).await;
         assert_eq!(reply.status, StatusCode::PRECONDITION_FAILED, "{value}");
     }
@@ -77,7 +81,11 @@ async fn an_if_match_that_lists_no_valid_tag_fails() {
             .header("if-match", value)
             .body(axum::body::Body::empty())
             .unwrap();
-        assert_eq!(send(&app, request).await.status, StatusCode::NO_CONTENT, "{value}");
+        assert_eq!(
+            send(&app, request).await.status,
+            StatusCode::NO_CONTENT,
+            "{value}"
+        );
     }
 }
 
@@ -90,7 +98,13 @@ async fn if_modified_since_is_ignored_when_if_none_match_is_present_even_invalid
     let app = app();
     let reply = send(
         &app,
-        request("/doc", &[("if-none-match", "garbage"), ("if-modified-since", DAY_AFTER)]),
+        request(
+            "/doc",
+            &[
+                ("if-none-match", "garbage"),
+                ("if-modified-since", DAY_AFTER),
+            ],
+        ),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -155,7 +169,10 @@ async fn a_304_from_check_carries_what_the_200_carries() {
     let etag = "W/\"7\"";
     let reply = send(
         &app,
-        request("/stamped", &[("if-none-match", etag), ("accept-language", "fr")]),
+        request(
+            "/stamped",
+            &[("if-none-match", etag), ("accept-language", "fr")],
+        ),
     )
     .await;
     assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
@@ -172,7 +189,10 @@ async fn a_check_304_never_skips_if_unmodified_since() {
         &app,
         request(
             "/stamped",
-            &[("if-none-match", "W/\"7\""), ("if-unmodified-since", DAY_BEFORE)],
+            &[
+                ("if-none-match", "W/\"7\""),
+                ("if-unmodified-since", DAY_BEFORE),
+            ],
         ),
     )
     .await;
@@ -183,7 +203,10 @@ async fn a_check_304_never_skips_if_unmodified_since() {
         &app,
         request(
             "/stamped",
-            &[("if-none-match", "W/\"7\""), ("if-unmodified-since", DAY_AFTER)],
+            &[
+                ("if-none-match", "W/\"7\""),
+                ("if-unmodified-since", DAY_AFTER),
+            ],
         ),
     )
     .await;
@@ -208,13 +231,25 @@ async fn a_last_modified_the_handler_sets_is_judged_stored_or_not() {
     // Stored: answered from the entry.
     let stored = send(&app, request("/dated", &[("if-modified-since", T_DATE)])).await;
     assert_eq!(stored.status, StatusCode::NOT_MODIFIED);
-    let stored = send(&app, request("/dated", &[("if-unmodified-since", DAY_BEFORE)])).await;
+    let stored = send(
+        &app,
+        request("/dated", &[("if-unmodified-since", DAY_BEFORE)]),
+    )
+    .await;
     assert_eq!(stored.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(runs.get(), 1);
     // Not stored (a credentialed request): the same answers.
     let cookie = ("cookie", "s=1");
-    let fresh = send(&app, request("/dated", &[cookie, ("if-modified-since", T_DATE)])).await;
+    let fresh = send(
+        &app,
+        request("/dated", &[cookie, ("if-modified-since", T_DATE)]),
+    )
+    .await;
     assert_eq!(fresh.status, StatusCode::NOT_MODIFIED);
-    let fresh = send(&app, request("/dated", &[cookie, ("if-unmodified-since", DAY_BEFORE)])).await;
+    let fresh = send(
+        &app,
+        request("/dated", &[cookie, ("if-unmodified-since", DAY_BEFORE)]),
+    )
+    .await;
     assert_eq!(fresh.status, StatusCode::PRECONDITION_FAILED);
 }

@@ -77,7 +77,13 @@ async fn a_failed_remote_invalidation_is_reported_and_never_undone() {
     );
     // And the invalidation reaches the store once it answers again.
     assert!(
-        eventually(|| store.entries.lock().unwrap().values().all(|e| e.body == "v2")).await,
+        eventually(|| store
+            .entries
+            .lock()
+            .unwrap()
+            .values()
+            .all(|e| e.body == "v2"))
+        .await,
         "the invalidation never reached the store"
     );
     assert!(eventually(|| cache.stats().invalidations_pending == 0).await);
@@ -131,17 +137,39 @@ async fn remote_entries_are_filtered_like_fresh_ones() {
     for (what, entry) in [
         (
             "a Set-Cookie",
-            poisoned(StatusCode::OK, &[("set-cookie", "session=victim")], Duration::from_secs(60)),
+            poisoned(
+                StatusCode::OK,
+                &[("set-cookie", "session=victim")],
+                Duration::from_secs(60),
+            ),
         ),
-        ("a 500", poisoned(StatusCode::INTERNAL_SERVER_ERROR, &[], Duration::from_secs(60))),
+        (
+            "a 500",
+            poisoned(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &[],
+                Duration::from_secs(60),
+            ),
+        ),
         (
             "Cache-Control: private",
-            poisoned(StatusCode::OK, &[("cache-control", "private")], Duration::from_secs(60)),
+            poisoned(
+                StatusCode::OK,
+                &[("cache-control", "private")],
+                Duration::from_secs(60),
+            ),
         ),
-        ("Vary: *", poisoned(StatusCode::OK, &[("vary", "*")], Duration::from_secs(60))),
+        (
+            "Vary: *",
+            poisoned(StatusCode::OK, &[("vary", "*")], Duration::from_secs(60)),
+        ),
     ] {
         let (app, cache, store, state) = setup();
-        store.entries.lock().unwrap().insert(key().as_bytes().to_vec(), entry);
+        store
+            .entries
+            .lock()
+            .unwrap()
+            .insert(key().as_bytes().to_vec(), entry);
         let reply = send(&app, request("/doc", &[])).await;
         assert_eq!(reply.body, "v1", "an entry with {what} was served");
         assert!(reply.header("set-cookie").is_none());
@@ -155,10 +183,18 @@ async fn per_message_headers_of_remote_entries_are_dropped() {
     let (app, _cache, store, state) = setup();
     let entry = poisoned(
         StatusCode::OK,
-        &[("content-length", "999"), ("connection", "close"), ("x-kept", "1")],
+        &[
+            ("content-length", "999"),
+            ("connection", "close"),
+            ("x-kept", "1"),
+        ],
         Duration::from_secs(60),
     );
-    store.entries.lock().unwrap().insert(key().as_bytes().to_vec(), entry);
+    store
+        .entries
+        .lock()
+        .unwrap()
+        .insert(key().as_bytes().to_vec(), entry);
     let reply = send(&app, request("/doc", &[])).await;
     assert_eq!(reply.body, "from the store");
     assert_eq!(state.runs.get(), 0);
@@ -171,8 +207,15 @@ async fn per_message_headers_of_remote_entries_are_dropped() {
 async fn remote_lifetimes_are_clamped_to_the_policy() {
     let (app, _cache, store, state) = setup();
     let entry = poisoned(StatusCode::OK, &[], Duration::from_secs(365 * 24 * 3600));
-    store.entries.lock().unwrap().insert(key().as_bytes().to_vec(), entry);
-    assert_eq!(send(&app, request("/doc", &[])).await.body, "from the store");
+    store
+        .entries
+        .lock()
+        .unwrap()
+        .insert(key().as_bytes().to_vec(), entry);
+    assert_eq!(
+        send(&app, request("/doc", &[])).await.body,
+        "from the store"
+    );
     store.entries.lock().unwrap().clear();
     // The policy keeps a response 300 ms; the memory copy may not outlive it.
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -184,7 +227,11 @@ async fn remote_lifetimes_are_clamped_to_the_policy() {
 async fn a_huge_remote_ttl_does_not_panic() {
     let (app, _cache, store, _state) = setup();
     let entry = poisoned(StatusCode::OK, &[], Duration::MAX);
-    store.entries.lock().unwrap().insert(key().as_bytes().to_vec(), entry);
+    store
+        .entries
+        .lock()
+        .unwrap()
+        .insert(key().as_bytes().to_vec(), entry);
     let reply = send(&app, request("/doc", &[])).await;
     assert_eq!(reply.status, StatusCode::OK);
 }

@@ -43,7 +43,10 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
 /// A GET of `target` with these headers (and `Host: test` unless given).
 pub fn get(target: &str, headers: &[(&str, &str)]) -> Request<Body> {
     let mut request = Request::get(target);
-    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) && target.starts_with('/')
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        && target.starts_with('/')
     {
         request = request.header("host", "test");
     }
@@ -115,7 +118,10 @@ impl Store for FakeStore {
     fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.check()?;
-            self.entries.lock().unwrap().insert(key.to_vec(), entry.clone());
+            self.entries
+                .lock()
+                .unwrap()
+                .insert(key.to_vec(), entry.clone());
             Ok(())
         })
     }

@@ -5,7 +5,13 @@ async fn hello(
     let __policy = {
         /// The caching policy of `hello`, built on first use.
         static POLICY: __ce::LazyLock<__ce::Arc<__ce::Policy>> = __ce::LazyLock::new(|| {
-            __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::hello")).build()
+            __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::hello"))
+                .site(
+                    __ce::concat!(
+                        __ce::file!(), ":", __ce::line!(), ":", __ce::column!()
+                    ),
+                )
+                .build()
         });
         &*POLICY
     };

@@ -7,6 +7,11 @@ async fn get_settings(
         /// The caching policy of `get_settings`, built on first use.
         static POLICY: __ce::LazyLock<__ce::Arc<__ce::Policy>> = __ce::LazyLock::new(|| {
             __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::get_settings"))
+                .site(
+                    __ce::concat!(
+                        __ce::file!(), ":", __ce::line!(), ":", __ce::column!()
+                    ),
+                )
                 .ttl(__ce::Duration::from_secs(5400))
                 .tags(&["settings"])
                 .build()

@@ -10,6 +10,11 @@ pub async fn list_images(
         /// The caching policy of `list_images`, built on first use.
         static POLICY: __ce::LazyLock<__ce::Arc<__ce::Policy>> = __ce::LazyLock::new(|| {
             __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::list_images"))
+                .site(
+                    __ce::concat!(
+                        __ce::file!(), ":", __ce::line!(), ":", __ce::column!()
+                    ),
+                )
                 .tags(&["images"])
                 .vary(&["accept-language"])
                 .shared()

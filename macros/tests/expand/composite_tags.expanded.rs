@@ -8,6 +8,11 @@ async fn get_image(
         /// The caching policy of `get_image`, built on first use.
         static POLICY: __ce::LazyLock<__ce::Arc<__ce::Policy>> = __ce::LazyLock::new(|| {
             __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::get_image"))
+                .site(
+                    __ce::concat!(
+                        __ce::file!(), ":", __ce::line!(), ":", __ce::column!()
+                    ),
+                )
                 .ttl(__ce::Duration::from_secs(300))
                 .tags(&["images"])
                 .build()

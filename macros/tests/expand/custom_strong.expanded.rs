@@ -11,6 +11,11 @@ where
         /// The caching policy of `report`, built on first use.
         static POLICY: __ce::LazyLock<__ce::Arc<__ce::Policy>> = __ce::LazyLock::new(|| {
             __ce::Policy::builder(__ce::concat!(__ce::module_path!(), "::report"))
+                .site(
+                    __ce::concat!(
+                        __ce::file!(), ":", __ce::line!(), ":", __ce::column!()
+                    ),
+                )
                 .strong()
                 .cache_control("public, max-age=60, stale-while-revalidate=30")
                 .build()
