@@ -531,15 +531,16 @@ impl Cache {
             Err(entry) => {
                 Counters::bump(&counters.not_stored);
                 tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
-                Made::Entry(entry)
+                Made::Entry(*entry)
             }
         }
     }
 
     /// The one way an entry enters memory, made here or read from the
     /// remote store: unless an invalidation of its key or one of its tags
-    /// began after `start`. A refused entry is handed back.
-    fn commit(&self, key: &Key, start: Start, entry: Entry) -> Result<EntryRef, Entry> {
+    /// began after `start`. A refused entry is handed back (boxed: refusals
+    /// are rare, and the `Result` stays small).
+    fn commit(&self, key: &Key, start: Start, entry: Entry) -> Result<EntryRef, Box<Entry>> {
         let tags = entry.tags.clone();
         let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
         let mut entry = Some(entry);
@@ -551,7 +552,7 @@ impl Cache {
         });
         match (stored, entry) {
             (Some(stored), _) => Ok(stored),
-            (None, Some(entry)) => Err(entry),
+            (None, Some(entry)) => Err(Box::new(entry)),
             (None, None) => unreachable!("the entry is taken only when stored"),
         }
     }

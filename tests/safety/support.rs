@@ -169,7 +169,7 @@ impl Store for FakeStore {
                 if tagged && !kept {
                     removed.removed += 1;
                 }
-                !(tagged && !kept)
+                !tagged || kept
             });
             Ok(removed)
         })

@@ -217,7 +217,6 @@ impl MemoryStore {
         let weight = (key.len() + entry.weight()) as u64;
         self.counters.bytes.fetch_add(weight, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let replaced = self.slots.peek(&key);
         let tags = entry.tags.clone();
         let slot = Arc::new(Resident {
             entry,
@@ -228,9 +227,15 @@ impl MemoryStore {
         });
         let handle = EntryRef(slot.clone());
         let mut evicted = Vec::new();
+        // The slot goes in under the index lock, so that two inserts of one
+        // key index in the order they replaced each other: otherwise the
+        // index could name the replaced slot's id, and a tag invalidation,
+        // which removes only the slot the index names, would miss the
+        // resident one.
+        let mut index = self.index.lock();
+        let replaced = self.slots.peek(&key);
         self.slots
             .insert_with_lifecycle(key.clone(), slot, &mut evicted);
-        let mut index = self.index.lock();
         if let Some(old) = replaced {
             unlink(&mut index, &key, &old);
         }
@@ -379,6 +384,37 @@ mod tests {
             tags: tags.iter().map(|t| Arc::from(*t)).collect(),
             stored_at: SystemTime::now(),
             ttl: Duration::from_secs(ttl),
+        }
+    }
+
+    #[test]
+    fn concurrent_inserts_of_one_key_stay_findable_by_tag() {
+        // Two inserts of one key racing: whichever slot is resident, the
+        // tag index must name it, or a tag invalidation would miss it.
+        let store = Arc::new(MemoryStore::default());
+        let rounds = 5_000;
+        let barrier = Arc::new(std::sync::Barrier::new(9));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    for round in 0..rounds {
+                        barrier.wait();
+                        store.insert(b"k", entry(&format!("{round}-{i}"), &["t"], 60));
+                        barrier.wait();
+                    }
+                })
+            })
+            .collect();
+        for round in 0..rounds {
+            barrier.wait();
+            barrier.wait();
+            MemoryStore::remove_tags(&store, &["t"], None);
+            let resident = MemoryStore::get(&store, b"k");
+            assert!(resident.is_none(), "round {round}: resident slot missed");
+        }
+        for thread in threads {
+            thread.join().unwrap();
         }
     }
 

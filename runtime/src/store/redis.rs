@@ -15,10 +15,11 @@
 //!
 //! | key | what |
 //! |---|---|
-//! | `P e:<gen>:<key>` | a hash: `v` the [encoded](encode_entry) entry, `e` its ETag's opaque part, `t` its tags; expires with the entry (`PEXPIRE`) |
+//! | `P e:<gen>:<key>` | a hash: `v` the [encoded](encode_entry) entry, `e` its ETag's opaque part, `t` its tags, `s` its guards (each tag with its stamp when the entry was stored); expires with the entry (`PEXPIRE`) |
 //! | `P t:<gen>:<tag>` | a set of the entry keys carrying the tag; its expiry is raised to the longest TTL put into it, so it never outlives its entries by much |
-//! | `P epoch` | a counter bumped by every invalidation; starts at Redis `TIME` in µs, so it keeps growing across a restart that lost it |
-//! | `P f:k:<key>`, `P f:t:<tag>`, `P f:clear` | fences: the epoch of the last invalidation of that key or tag, or of the last clear; they expire after the fence window |
+//! | `P s:<tag>` | the tag's stamp: the epoch of its last invalidation, or of its first put since it was last lost; expires with the longest-lived entry that carries it |
+//! | `P epoch` | the last epoch: Redis `TIME` in µs at the last invalidation, or one more than the epoch before when that is later, so it never goes back, not even when the counter is lost |
+//! | `P fences` | a sorted set of fences, each scored by its epoch: `k:<key>` and `t:<tag>` the last invalidation of that key or tag, `^` the last time lost bookkeeping was noticed, and the sentinel `~`; fences older than the fence window are pruned by score |
 //! | `P gen` | the epoch of the last clear: entries of older generations are unreachable at once and expire by their TTLs |
 //! | `P events` | the pub/sub channel of invalidations, as JSON [`Event`]s |
 //!
@@ -29,12 +30,40 @@
 //! refuses the put instead: the miss that began the fill reads the epoch
 //! (in the same script as the lookup), the store remembers it for that key
 //! in a small bounded map, and the put script refuses the entry when the
-//! key, one of its tags, or a clear has a fence newer than that epoch. A put
-//! with no remembered epoch (after a hit whose ETag was stale, or when the
-//! map forgot it) is refused when any of those fences is still live, which
-//! assumes fills take less than the fence window (30 s by default). The
+//! key, one of its tags, or a clear (the generation) is newer than that
+//! epoch. A put with no remembered epoch (after a hit whose ETag was stale,
+//! or when the map forgot it) is taken to have begun one fence window ago,
+//! which assumes fills take less than the window (30 s by default). The
 //! scheme errs towards refusing: a refused put costs one more fill on
 //! another instance, a stale entry would be served to all of them.
+//!
+//! # Lost bookkeeping
+//!
+//! Under an `allkeys-*` maxmemory policy Redis may evict any key, under a
+//! `volatile-*` one any key with an expiry, and a Redis without
+//! persistence loses everything when it restarts. No loss may make a
+//! wrong answer readable, so every record whose absence would be read as
+//! "nothing happened" is either found missing or backed by another:
+//!
+//! - A lost `gen` is taken for a clear: a new generation is started from
+//!   the next epoch, which is newer than every generation before, so no
+//!   entry of an older one becomes reachable again (reading a missing
+//!   generation as "0" would revive every entry stored before the first
+//!   clear), and fills that began before are refused.
+//! - A lost tag set would let a tag invalidation miss its entries, so an
+//!   entry is also guarded by its tags' stamps: a read whose guards do not
+//!   match the stamps as they are now (the tag was invalidated since, or
+//!   its stamp was lost) is a miss.
+//! - Fences are members of one sorted set, which every put reads, with a
+//!   sentinel that is never pruned and that every script checks: when the
+//!   set is found without it, every fill that began before is refused (the `^` fence), since
+//!   which of them an invalidation overtook is unknown.
+//! - A lost epoch restarts from `TIME`, later than every epoch issued.
+//!
+//! Losses cost misses and refused puts, never a stale entry. What this
+//! assumes: Redis's clock does not step back by more than the time since
+//! a lost record was written, and a Redis replaced by a replica has the
+//! writes the old primary acknowledged.
 //!
 //! Invalidations are Lua scripts, so each is atomic: no reader sees an
 //! entry of an invalidated tag afterwards, and `keep` compares the ETag
@@ -77,51 +106,125 @@ pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(1);
 pub const DEFAULT_FENCE_WINDOW: Duration = Duration::from_secs(30);
 /// Default number of keys whose miss epoch is remembered.
 pub const DEFAULT_MAX_PENDING_FILLS: usize = 10_000;
+/// Default interval between two `PING`s on the subscription's connection.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default wait for a `PONG` before the subscription is taken for lost.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The first byte of every encoded entry.
 pub const FORMAT_VERSION: u8 = 1;
+
+/// The longest expiry given to Redis, in ms (some 35 000 years).
+const MAX_TTL_MS: u128 = 1 << 50;
 
 /// Deleted per `UNLINK`/`SREM` call inside the tag script: Lua's `unpack`
 /// has a stack limit, and smaller batches keep each call short.
 const BATCH: usize = 500;
 
+/// Shared by every script: the clock, the epoch, and the check that no
+/// bookkeeping was lost.
+///
+/// Epochs are Redis `TIME` in µs, or one more than the last epoch when that
+/// is later: they never go back, not across a lost counter either (an
+/// eviction, a restart without persistence: they go on from the generation,
+/// or from the clock), and they read as times, so that old fences can be
+/// pruned by score. Numbers are formatted as integers: Lua would print a
+/// large one in exponent form. Scripts that call `TIME` and then write rely
+/// on effects replication (Redis 5+).
+const COMMON: &str = r"
+local p = ARGV[1]
+local fences = p .. 'fences'
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function int(n) return string.format('%.0f', n) end
+local function bump()
+  local last = redis.call('GET', p .. 'epoch') or redis.call('GET', p .. 'gen') or '0'
+  local epoch = int(math.max(tonumber(last) + 1, now_us()))
+  redis.call('SET', p .. 'epoch', epoch)
+  return epoch
+end
+local function epoch()
+  return redis.call('GET', p .. 'epoch') or bump()
+end
+local function generation()
+  if not redis.call('ZSCORE', fences, '~') then
+    redis.call('ZADD', fences, '+inf', '~', bump(), '^')
+  end
+  local gen = redis.call('GET', p .. 'gen')
+  if not gen then
+    gen = bump()
+    redis.call('SET', p .. 'gen', gen)
+  end
+  return gen
+end
+local function prune(window_ms)
+  local horizon = now_us() - tonumber(window_ms) * 1000
+  redis.call('ZREMRANGEBYSCORE', fences, '-inf', '(' .. int(horizon))
+end
+";
+
 /// Reads the entry and the current epoch (the fill fence token) at once.
+/// An entry whose guards no longer hold (a tag was invalidated since it was
+/// stored, or a tag's stamp was lost) is a miss, and is deleted.
 /// ARGV: prefix, key.
 const GET: &str = r"
-local p = ARGV[1]
-local epoch = redis.call('GET', p .. 'epoch')
-if not epoch then
-  local t = redis.call('TIME')
-  epoch = t[1] .. string.sub('000000' .. t[2], -6)
-end
-local gen = redis.call('GET', p .. 'gen') or '0'
+local gen = generation()
+local token = epoch()
 local ek = p .. 'e:' .. gen .. ':' .. ARGV[2]
-local v = redis.call('HGET', ek, 'v')
-if not v then return {tonumber(epoch)} end
-return {tonumber(epoch), redis.call('PTTL', ek), v}
+local found = redis.call('HMGET', ek, 'v', 's')
+if not found[1] then return {tonumber(token)} end
+local held = found[2] and true
+if held then
+  local guards = cmsgpack.unpack(found[2])
+  for i = 1, #guards, 2 do
+    if redis.call('GET', p .. 's:' .. guards[i]) ~= guards[i + 1] then
+      held = false
+      break
+    end
+  end
+end
+if not held then
+  redis.call('UNLINK', ek)
+  return {tonumber(token)}
+end
+return {tonumber(token), redis.call('PTTL', ek), found[1]}
 ";
 
 /// Stores an entry unless an invalidation fenced it; returns 1 if stored.
-/// ARGV: prefix, key, token (-1: unknown), ttl ms, value, etag, tags...
+/// The entry records each tag's stamp as it is now (its guards).
+/// ARGV: prefix, key, token (-1: unknown), ttl ms, value, etag, fence ms,
+/// tags...
 const PUT: &str = r"
-local p, key = ARGV[1], ARGV[2]
-local token, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local gen = redis.call('GET', p .. 'gen') or '0'
+local key, ttl = ARGV[2], tonumber(ARGV[4])
+local gen = generation()
+local token = tonumber(ARGV[3])
+if token < 0 then token = now_us() - tonumber(ARGV[7]) * 1000 end
 local function fenced(name)
-  local f = redis.call('GET', name)
-  if not f then return false end
-  return token < 0 or tonumber(f) > token
+  local f = redis.call('ZSCORE', fences, name)
+  return f and tonumber(f) > token
 end
-if token >= 0 and token < tonumber(gen) then return 0 end
-if fenced(p .. 'f:clear') or fenced(p .. 'f:k:' .. key) then return 0 end
-for i = 7, #ARGV do
-  if fenced(p .. 'f:t:' .. ARGV[i]) then return 0 end
+if token < tonumber(gen) or fenced('^') or fenced('k:' .. key) then return 0 end
+for i = 8, #ARGV do
+  if fenced('t:' .. ARGV[i]) then return 0 end
 end
 local ek = p .. 'e:' .. gen .. ':' .. key
-local tags, list = {}, {}
-for i = 7, #ARGV do
-  tags[ARGV[i]] = true
-  list[#list + 1] = ARGV[i]
+local tags, list, guards = {}, {}, {}
+for i = 8, #ARGV do
+  local tag = ARGV[i]
+  tags[tag] = true
+  list[#list + 1] = tag
+  local sk = p .. 's:' .. tag
+  local stamp = redis.call('GET', sk)
+  if not stamp then
+    stamp = epoch()
+    redis.call('SET', sk, stamp, 'PX', ARGV[4])
+  elseif redis.call('PTTL', sk) < ttl then
+    redis.call('PEXPIRE', sk, ARGV[4])
+  end
+  guards[#guards + 1] = tag
+  guards[#guards + 1] = stamp
 end
 local old = redis.call('HGET', ek, 't')
 if old then
@@ -129,39 +232,25 @@ if old then
     if not tags[t] then redis.call('SREM', p .. 't:' .. gen .. ':' .. t, ek) end
   end
 end
-redis.call('HSET', ek, 'v', ARGV[5], 'e', ARGV[6], 't', cmsgpack.pack(list))
-redis.call('PEXPIRE', ek, ttl)
-for i = 7, #ARGV do
-  local tk = p .. 't:' .. gen .. ':' .. ARGV[i]
+redis.call('HSET', ek, 'v', ARGV[5], 'e', ARGV[6], 't', cmsgpack.pack(list),
+  's', cmsgpack.pack(guards))
+redis.call('PEXPIRE', ek, ARGV[4])
+for _, tag in ipairs(list) do
+  local tk = p .. 't:' .. gen .. ':' .. tag
   redis.call('SADD', tk, ek)
-  if redis.call('PTTL', tk) < ttl then redis.call('PEXPIRE', tk, ttl) end
+  if redis.call('PTTL', tk) < ttl then redis.call('PEXPIRE', tk, ARGV[4]) end
 end
 return 1
-";
-
-/// Shared by the invalidation scripts: the next epoch, started from `TIME`
-/// when the counter is missing (a restart, an eviction) so that it never
-/// goes back, and formatted as an integer: Lua would print a large number
-/// in exponent form.
-const BUMP: &str = r"
-local function bump(p)
-  local k = p .. 'epoch'
-  if redis.call('EXISTS', k) == 0 then
-    local t = redis.call('TIME')
-    redis.call('SET', k, t[1] .. string.sub('000000' .. t[2], -6))
-  end
-  return string.format('%.0f', redis.call('INCR', k))
-end
 ";
 
 /// Removes one entry unless its ETag equals `keep`; fences the key and
 /// announces the event. ARGV: prefix, key, has_keep, keep, fence ms,
 /// message ('' for none). Returns {removed, skipped}.
 const REMOVE: &str = r"
-local p, key = ARGV[1], ARGV[2]
-local epoch = bump(p)
-redis.call('SET', p .. 'f:k:' .. key, epoch, 'PX', ARGV[5])
-local gen = redis.call('GET', p .. 'gen') or '0'
+local key = ARGV[2]
+local gen = generation()
+redis.call('ZADD', fences, bump(), 'k:' .. key)
+prune(ARGV[5])
 local ek = p .. 'e:' .. gen .. ':' .. key
 local removed, skipped = 0, 0
 local found = redis.call('HMGET', ek, 'e', 't')
@@ -182,19 +271,42 @@ return {removed, skipped}
 ";
 
 /// Removes every entry of the tags unless its ETag equals `keep`, in
-/// bounded batches, in one atomic script; fences the tags and announces the
-/// event. ARGV: prefix, has_keep, keep, fence ms, message, batch, tags...
+/// bounded batches, in one atomic script; moves the tags' stamps on (every
+/// entry stored before is unreadable at once, found in a tag set or not),
+/// restamps the entries it keeps, fences the tags and announces the event.
+/// ARGV: prefix, has_keep, keep, fence ms, message, batch, tags...
 /// Returns {removed, skipped}.
 const REMOVE_TAGS: &str = r"
-local p, has_keep, keep = ARGV[1], ARGV[2] == '1', ARGV[3]
+local has_keep, keep = ARGV[2] == '1', ARGV[3]
 local batch_size = tonumber(ARGV[6])
-local epoch = bump(p)
-local gen = redis.call('GET', p .. 'gen') or '0'
-local removed, skipped, seen = 0, 0, {}
+local gen = generation()
+local epoch = bump()
+prune(ARGV[4])
+local before = {}
+for i = 7, #ARGV do
+  before[ARGV[i]] = redis.call('GET', p .. 's:' .. ARGV[i])
+end
 for i = 7, #ARGV do
   local tag = ARGV[i]
-  redis.call('SET', p .. 'f:t:' .. tag, epoch, 'PX', ARGV[4])
-  local tk = p .. 't:' .. gen .. ':' .. tag
+  redis.call('ZADD', fences, epoch, 't:' .. tag)
+  if before[tag] then redis.call('SET', p .. 's:' .. tag, epoch, 'KEEPTTL') end
+end
+local function keeps(ek)
+  local found = redis.call('HMGET', ek, 'e', 's')
+  if found[1] ~= keep or not found[2] then return false end
+  local guards = cmsgpack.unpack(found[2])
+  for i = 1, #guards, 2 do
+    local stamp = before[guards[i]]
+    if stamp == nil then stamp = redis.call('GET', p .. 's:' .. guards[i]) end
+    if stamp ~= guards[i + 1] then return false end
+    if before[guards[i]] then guards[i + 1] = epoch end
+  end
+  redis.call('HSET', ek, 's', cmsgpack.pack(guards))
+  return true
+end
+local removed, skipped, seen = 0, 0, {}
+for i = 7, #ARGV do
+  local tk = p .. 't:' .. gen .. ':' .. ARGV[i]
   local batch = {}
   local function flush()
     if #batch > 0 then
@@ -206,7 +318,7 @@ for i = 7, #ARGV do
   for _, ek in ipairs(redis.call('SMEMBERS', tk)) do
     if not seen[ek] then
       seen[ek] = true
-      if has_keep and redis.call('HGET', ek, 'e') == keep then
+      if has_keep and keeps(ek) then
         skipped = skipped + 1
       else
         batch[#batch + 1] = ek
@@ -220,13 +332,13 @@ if ARGV[5] ~= '' then redis.call('PUBLISH', p .. 'events', ARGV[5]) end
 return {removed, skipped}
 ";
 
-/// Starts a new generation (every entry unreachable at once), fences puts
-/// that began before it, announces it. ARGV: prefix, fence ms, message.
+/// Starts a new generation (every entry unreachable at once; puts whose
+/// fill began before it are refused), announces it. ARGV: prefix, fence
+/// ms, message.
 const CLEAR: &str = r"
-local p = ARGV[1]
-local epoch = bump(p)
-redis.call('SET', p .. 'gen', epoch)
-redis.call('SET', p .. 'f:clear', epoch, 'PX', ARGV[2])
+generation()
+redis.call('SET', p .. 'gen', bump())
+prune(ARGV[2])
 if ARGV[3] ~= '' then redis.call('PUBLISH', p .. 'events', ARGV[3]) end
 return 1
 ";
@@ -240,11 +352,11 @@ struct Scripts {
 }
 
 static SCRIPTS: std::sync::LazyLock<Scripts> = std::sync::LazyLock::new(|| Scripts {
-    get: Script::new(GET),
-    put: Script::new(PUT),
-    remove: Script::new(&format!("{BUMP}{REMOVE}")),
-    remove_tags: Script::new(&format!("{BUMP}{REMOVE_TAGS}")),
-    clear: Script::new(&format!("{BUMP}{CLEAR}")),
+    get: Script::new(&format!("{COMMON}{GET}")),
+    put: Script::new(&format!("{COMMON}{PUT}")),
+    remove: Script::new(&format!("{COMMON}{REMOVE}")),
+    remove_tags: Script::new(&format!("{COMMON}{REMOVE_TAGS}")),
+    clear: Script::new(&format!("{COMMON}{CLEAR}")),
 });
 
 /// A [`Store`] in Redis, shared by every instance that names the same
@@ -276,6 +388,7 @@ struct Inner {
     origin: u64,
     command_timeout: Duration,
     connect_timeout: Duration,
+    heartbeat: Heartbeat,
     fence_window: Duration,
     in_flight: Semaphore,
     breaker: Breaker,
@@ -306,6 +419,7 @@ pub struct RedisStoreBuilder {
     cool_down: Duration,
     fence_window: Duration,
     max_pending_fills: usize,
+    heartbeat: Heartbeat,
 }
 
 impl RedisStoreBuilder {
@@ -355,6 +469,19 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How often [`events`](RedisStore::events) pings Redis on its
+    /// subscription's connection (default every 1 s), and how long it
+    /// waits for the answer (default 500 ms) before it takes the
+    /// subscription for lost. Their sum bounds how long a connection that
+    /// died without closing (a partition, a frozen Redis) goes unnoticed.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.heartbeat = Heartbeat {
+            interval: interval.max(Duration::from_millis(1)),
+            timeout: timeout.max(Duration::from_millis(1)),
+        };
+        self
+    }
+
     /// How many keys' miss epochs are remembered until their fill is put
     /// (default 10 000); a forgotten one makes its put conservative.
     pub fn max_pending_fills(mut self, n: usize) -> Self {
@@ -394,6 +521,7 @@ impl RedisStoreBuilder {
                 origin: origin_id(),
                 command_timeout: self.command_timeout,
                 connect_timeout: self.connect_timeout,
+                heartbeat: self.heartbeat,
                 fence_window: self.fence_window,
                 in_flight: Semaphore::new(self.max_in_flight),
                 breaker: Breaker::new(self.failure_threshold, self.cool_down),
@@ -424,6 +552,9 @@ pub struct RedisStats {
     pub decode_errors: u64,
     /// Times the event subscription was (re)established.
     pub subscriptions: u64,
+    /// Times the event subscription was found lost: its connection closed,
+    /// or it did not answer the heartbeat in time.
+    pub subscriptions_lost: u64,
 }
 
 #[derive(Debug, Default)]
@@ -436,6 +567,7 @@ struct Counters {
     fenced_puts: AtomicU64,
     decode_errors: AtomicU64,
     subscriptions: AtomicU64,
+    subscriptions_lost: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -463,6 +595,10 @@ impl RedisStore {
             cool_down: DEFAULT_COOL_DOWN,
             fence_window: DEFAULT_FENCE_WINDOW,
             max_pending_fills: DEFAULT_MAX_PENDING_FILLS,
+            heartbeat: Heartbeat {
+                interval: DEFAULT_HEARTBEAT_INTERVAL,
+                timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            },
         }
     }
 
@@ -484,6 +620,7 @@ impl RedisStore {
             fenced_puts: load(&c.fenced_puts),
             decode_errors: load(&c.decode_errors),
             subscriptions: load(&c.subscriptions),
+            subscriptions_lost: load(&c.subscriptions_lost),
         }
     }
 
@@ -491,20 +628,37 @@ impl RedisStore {
     /// [`Cache::listen_local`](crate::Cache::listen_local).
     ///
     /// The stream subscribes to the channel when first polled and never
-    /// ends: when the subscription is lost it resubscribes, with a backoff
-    /// from 50 ms to 1 s. Pub/sub does not keep messages for absent
-    /// listeners, so every (re)subscription first yields [`Event::clear`]:
-    /// whatever was announced meanwhile is unknown, and misses are better
-    /// than stale entries. An announcement that cannot be decoded yields
-    /// `Event::clear()` too. Announcements made by this store's own
-    /// [`Store`] calls are skipped (the cache that made them already
-    /// applied them); those made with [`publish`](Self::publish) are not.
-    /// A connection that dies without closing (a network partition) is
-    /// noticed only when TCP gives up on it.
+    /// ends. Announcements made by this store's own [`Store`] calls are
+    /// skipped (the cache that made them already applied them); those made
+    /// with [`publish`](Self::publish) are not. An announcement that cannot
+    /// be decoded yields [`Event::clear`].
+    ///
+    /// Pub/sub keeps nothing for absent listeners, so whenever the stream
+    /// cannot vouch for having heard everything, it yields
+    /// `Event::clear()`: misses are better than stale entries.
+    ///
+    /// - When the subscription is lost: at once when its connection
+    ///   closes (Redis stopped or restarted), and within the
+    ///   [heartbeat](RedisStoreBuilder::heartbeat)'s interval + timeout
+    ///   (1.5 s by default) when it dies without closing (a partition, a
+    ///   frozen Redis): a `PING` goes out every interval, and a `PONG`
+    ///   later than the timeout counts as lost.
+    /// - While it is not subscribed, after every failed attempt to
+    ///   resubscribe (a backoff from 50 ms to 1 s, each attempt bounded by
+    ///   the connect timeout): entries the memory layer filled meanwhile
+    ///   may be invalidated elsewhere, unheard.
+    /// - When it (re)subscribes: whatever was announced before is unknown.
+    ///
+    /// So, given an instance that announces an invalidation, the memory
+    /// layer of a listening instance stops serving what it invalidated
+    /// within 1.5 s of the announcement (the heartbeat's bound; about 1.2 s
+    /// between clears while Redis is unreachable), whatever happens to the
+    /// connection; normally within a round trip.
     pub fn events(&self) -> impl Stream<Item = Event> + Send + 'static {
         let listener = Listener {
             inner: self.inner.clone(),
-            messages: None,
+            subscription: None,
+            retry_at: None,
             backoff: MIN_BACKOFF,
         };
         futures_util::stream::unfold(listener, |mut listener| async move {
@@ -641,7 +795,11 @@ impl RedisStore {
             return Ok(None);
         };
         let mut entry = decode_entry(Bytes::from(bytes.clone())).inspect_err(|_| {
+            // As good as a miss: the fill that follows may replace it.
             bump(&self.inner.counters.decode_errors);
+            if let Ok(epoch) = u64::try_from(epoch) {
+                self.remember_miss(key, epoch);
+            }
         })?;
         // Redis's clock decides when the entry expires everywhere; the
         // memory layer keeps it no longer than Redis does.
@@ -670,8 +828,9 @@ impl RedisStore {
         if ttl.is_zero() {
             return Ok(());
         }
-        // PEXPIRE takes whole milliseconds; a zero would delete the entry.
-        let ttl_ms = ttl.as_millis().clamp(1, i64::MAX as u128);
+        // PEXPIRE takes whole milliseconds; a zero would delete the entry,
+        // and Redis refuses an expiry past what its clock can add.
+        let ttl_ms = ttl.as_millis().clamp(1, MAX_TTL_MS);
         let value = encode_entry(entry);
         let mut invocation = SCRIPTS.put.prepare_invoke();
         invocation
@@ -680,7 +839,8 @@ impl RedisStore {
             .arg(token.to_string())
             .arg(ttl_ms.to_string())
             .arg(value)
-            .arg(entry.etag.opaque());
+            .arg(entry.etag.opaque())
+            .arg(self.fence_ms());
         for tag in &entry.tags {
             invocation.arg(tag.as_bytes());
         }
@@ -1020,51 +1180,154 @@ impl Wire {
     }
 }
 
+/// How the subscription's connection is checked; see
+/// [`RedisStoreBuilder::heartbeat`].
+#[derive(Debug, Clone, Copy)]
+struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+}
+
+/// The stream behind [`RedisStore::events`]: one subscription at a time,
+/// and a clear whenever what it hears cannot be trusted to be complete.
 struct Listener {
     inner: Arc<Inner>,
-    messages: Option<redis::aio::PubSubStream>,
+    subscription: Option<Subscription>,
+    /// When the next attempt to subscribe may be made, after a failed one.
+    retry_at: Option<Instant>,
     backoff: Duration,
 }
 
 impl Listener {
     async fn next(&mut self) -> Event {
-        use futures_util::StreamExt as _;
-        loop {
-            if let Some(messages) = &mut self.messages {
-                match messages.next().await {
-                    Some(message) => {
-                        let payload = message.get_payload_bytes();
-                        if let Some(event) = Wire::decode(payload, self.inner.origin) {
-                            return event;
-                        }
-                        continue;
-                    }
-                    None => {
-                        tracing::warn!("redis invalidation channel lost; resubscribing");
-                        self.messages = None;
+        while let Some(subscription) = &mut self.subscription {
+            match subscription.heard(self.inner.heartbeat).await {
+                Heard::Message(payload) => {
+                    if let Some(event) = Wire::decode(&payload, self.inner.origin) {
+                        return event;
                     }
                 }
-            }
-            let subscribe = async {
-                let mut pubsub = self.inner.client.get_async_pubsub().await?;
-                pubsub.subscribe(&*self.inner.channel).await?;
-                Ok::<_, redis::RedisError>(pubsub.into_on_message())
-            };
-            match tokio::time::timeout(self.inner.connect_timeout, subscribe).await {
-                Ok(Ok(messages)) => {
-                    self.messages = Some(messages);
+                Heard::Lost(why) => {
+                    tracing::warn!(
+                        why,
+                        "redis invalidation channel lost; clearing and resubscribing"
+                    );
+                    bump(&self.inner.counters.subscriptions_lost);
+                    self.subscription = None;
+                    // The first attempt at once: a restarted Redis may be
+                    // back already.
+                    self.retry_at = None;
                     self.backoff = MIN_BACKOFF;
-                    bump(&self.inner.counters.subscriptions);
-                    // Announcements made while nobody listened are lost.
+                    // From now on other instances' invalidations go unheard.
                     return Event::clear();
                 }
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, "redis subscription failed");
-                }
-                Err(_) => tracing::debug!("redis subscription timed out"),
             }
-            tokio::time::sleep(self.backoff).await;
-            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        }
+        if let Some(at) = self.retry_at {
+            tokio::time::sleep_until(at).await;
+        }
+        match subscribe(&self.inner).await {
+            Ok(subscription) => {
+                self.subscription = Some(subscription);
+                self.retry_at = None;
+                self.backoff = MIN_BACKOFF;
+                bump(&self.inner.counters.subscriptions);
+            }
+            Err(why) => {
+                tracing::debug!(why, "redis subscription failed; retrying");
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        // Subscribed: announcements made while nobody listened are lost.
+        // Not subscribed: what the memory layer filled since the last clear
+        // may already be invalidated elsewhere, unheard.
+        Event::clear()
+    }
+}
+
+/// A new subscription to the channel, within the connect timeout.
+async fn subscribe(inner: &Inner) -> Result<Subscription, String> {
+    let subscribe = async {
+        let mut pubsub = inner.client.get_async_pubsub().await?;
+        pubsub.subscribe(&*inner.channel).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    match tokio::time::timeout(inner.connect_timeout, subscribe).await {
+        Ok(Ok(pubsub)) => Ok(Subscription::new(pubsub, inner.heartbeat)),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    }
+}
+
+/// A live subscription: its messages, and the heartbeat that finds out
+/// when the connection died without closing.
+struct Subscription {
+    sink: redis::aio::PubSubSink,
+    messages: redis::aio::PubSubStream,
+    /// The `PING` awaiting its `PONG`, if one was sent.
+    ping: Option<BoxFuture<'static, redis::RedisResult<Value>>>,
+    /// When the next `PING` is due, or, while one is out, when it is late.
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+enum Heard {
+    Message(Vec<u8>),
+    Lost(&'static str),
+}
+
+impl Subscription {
+    fn new(pubsub: redis::aio::PubSub, heartbeat: Heartbeat) -> Self {
+        let (sink, messages) = pubsub.split();
+        Subscription {
+            sink,
+            messages,
+            ping: None,
+            timer: Box::pin(tokio::time::sleep(heartbeat.interval)),
+        }
+    }
+
+    /// The next message, or why the subscription is lost. Messages keep
+    /// flowing while a `PING` is out.
+    async fn heard(&mut self, heartbeat: Heartbeat) -> Heard {
+        std::future::poll_fn(move |cx| self.poll_heard(cx, heartbeat)).await
+    }
+
+    fn poll_heard(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        heartbeat: Heartbeat,
+    ) -> std::task::Poll<Heard> {
+        use futures_util::StreamExt as _;
+        use std::task::Poll;
+        if let Poll::Ready(message) = self.messages.poll_next_unpin(cx) {
+            return Poll::Ready(match message {
+                Some(message) => Heard::Message(message.get_payload_bytes().to_vec()),
+                None => Heard::Lost("connection closed"),
+            });
+        }
+        loop {
+            if let Some(ping) = &mut self.ping {
+                match ping.as_mut().poll(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        self.ping = None;
+                        let next = Instant::now() + heartbeat.interval;
+                        self.timer.as_mut().reset(next);
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(Heard::Lost("heartbeat failed")),
+                    Poll::Pending => {}
+                }
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if self.ping.is_some() {
+                return Poll::Ready(Heard::Lost("no answer to the heartbeat"));
+            }
+            let mut sink = self.sink.clone();
+            self.ping = Some(Box::pin(async move { sink.ping::<Value>().await }));
+            let late = Instant::now() + heartbeat.timeout;
+            self.timer.as_mut().reset(late);
         }
     }
 }
