@@ -26,7 +26,7 @@ use crate::{AsCache, Cache, ETag, Fresh, Policy, RequestHead, default_cache};
 /// argument and call [`respond`](Self::respond).
 ///
 /// ```
-/// use std::sync::Arc;
+/// use std::sync::{Arc, LazyLock};
 /// use axum::{Json, Router, routing::get, response::Response};
 /// use cached_etag_runtime::{CacheRequest, Fresh, Policy};
 ///

@@ -33,10 +33,6 @@ pub struct Event {
     /// Invalidate everything.
     #[cfg_attr(feature = "serde", serde(default))]
     pub clear: bool,
-    /// The cache that already applied this event before sending it
-    /// ([`Cache::publish`](crate::Cache::publish)); its own listener skips it.
-    #[cfg_attr(feature = "serde", serde(default))]
-    pub origin: Option<u64>,
 }
 
 impl Event {

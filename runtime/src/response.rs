@@ -144,22 +144,10 @@ impl Stamp<'_> {
             && storable_headers(&parts.headers)
             && vary_names(&parts.headers)
                 .is_some_and(|names| self.policy.covers_vary(&names, self.known_vary));
-        // Buffer only bodies whose length is known and small enough; a
-        // longer or streaming body passes through untouched.
-        let buffered = match body.size_hint().exact() {
-            Some(len) if len <= self.max_body as u64 => match body.collect().await {
-                Ok(collected) => Ok(collected.to_bytes()),
-                Err(error) => {
-                    tracing::warn!(%error, "response body failed while being buffered");
-                    parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-                    parts.headers.clear();
-                    return Prepared::unstorable(Response::from_parts(
-                        parts,
-                        B::from(Bytes::new()),
-                    ));
-                }
-            },
-            _ => Err(body),
+        let Some(buffered) = buffer(body, self.max_body).await else {
+            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+            parts.headers.clear();
+            return Prepared::unstorable(Response::from_parts(parts, B::from(Bytes::new())));
         };
         let etag = match (self.check, etag, &buffered) {
             (Some(check), _, _) => check.clone(),
@@ -252,6 +240,26 @@ impl Stamp<'_> {
                 }
             }
         }
+    }
+}
+
+/// The body in memory when its length is known and at most `max` (to hash
+/// and store it), else the body itself, untouched (a long or streaming body
+/// passes through); `None` if it failed while being read.
+async fn buffer<B>(body: B, max: usize) -> Option<Result<Bytes, B>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    match body.size_hint().exact() {
+        Some(len) if len <= max as u64 => match body.collect().await {
+            Ok(collected) => Some(Ok(collected.to_bytes())),
+            Err(error) => {
+                tracing::warn!(%error, "response body failed while being buffered");
+                None
+            }
+        },
+        _ => Some(Err(body)),
     }
 }
 

@@ -20,9 +20,9 @@ use http::{Method, Response};
 use http_body::Body;
 use tracing::Instrument;
 
+use super::Cache;
 use super::flight::{self, Role, State};
 use super::generation::Start;
-use super::Cache;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
 use crate::stats::Counters;
