@@ -12,12 +12,11 @@ pub use std::vec::Vec;
 pub use std::{format, vec};
 
 pub use crate::etag::style::{Collection, Identified, Timestamp, UpdatedAt};
-pub use crate::{Cache, ETag, Policy};
+pub use crate::{AsCache, Cache, ETag, IntoCheck, Policy, check};
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{
-    AsCache, CacheRequest, IntoCheck, Representation, check, collection, composite, custom, hash,
-    timestamp,
+    CacheRequest, Representation, collection, composite, custom, hash, timestamp,
 };
 
 /// The response every expanded handler returns.

@@ -1,10 +1,13 @@
-//! axum glue: the extractor the attribute injects, the traits that reach a
-//! handler's typed value through its wrappers, and the process-wide default
-//! cache. All framework code lives here; the engine speaks `http` types.
+//! axum glue: the extractor the attribute injects, and the traits that reach
+//! a handler's typed value through axum's wrappers (`Json`, `Result`,
+//! tuples). All axum code lives here; the engine speaks `http` types, and
+//! what any adapter shares (the default cache, [`AsCache`], [`IntoCheck`])
+//! lives beside the engine, so that another framework's adapter is one file
+//! like this one.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
@@ -14,14 +17,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::etag::style::{self, Collection, Identified, UpdatedAt};
-use crate::{Cache, ETag, Fresh, Policy, RequestHead};
-
-/// The cache used when neither `cache = …` nor an `Extension<Cache>` names
-/// one: 10 000 entries, 64 MiB, per process.
-pub fn default_cache() -> &'static Cache {
-    static DEFAULT: LazyLock<Cache> = LazyLock::new(Cache::new);
-    &DEFAULT
-}
+use crate::{AsCache, Cache, ETag, Fresh, Policy, RequestHead, default_cache};
 
 /// The request, as the cache needs it, and the [`Cache`] to use: the one an
 /// `Extension<Cache>` layer put in the request, else [`default_cache`].
@@ -99,65 +95,6 @@ impl CacheRequest {
             headers: &self.headers,
         };
         self.cache().respond(head, policy, tags, check, fill).await
-    }
-}
-
-/// Something that names a [`Cache`]: the argument of `cache = …`.
-pub trait AsCache {
-    /// The cache (a cheap clone).
-    fn as_cache(&self) -> Cache;
-}
-
-impl AsCache for Cache {
-    fn as_cache(&self) -> Cache {
-        self.clone()
-    }
-}
-
-impl<T: AsCache + ?Sized> AsCache for &T {
-    fn as_cache(&self) -> Cache {
-        (**self).as_cache()
-    }
-}
-
-impl<T: AsCache + ?Sized> AsCache for Arc<T> {
-    fn as_cache(&self) -> Cache {
-        (**self).as_cache()
-    }
-}
-
-/// What a `check = …` expression may yield: the current ETag, or nothing
-/// (an error or `None` means "unknown": the handler runs).
-#[diagnostic::on_unimplemented(
-    message = "`check` must yield an `ETag`, `Option<ETag>` or `Result<ETag, E>`, not `{Self}`",
-    label = "this is the value of the `check` expression after `.await`"
-)]
-pub trait IntoCheck {
-    /// The ETag, if known.
-    fn into_check(self) -> Option<ETag>;
-}
-
-impl IntoCheck for ETag {
-    fn into_check(self) -> Option<ETag> {
-        Some(self)
-    }
-}
-
-impl IntoCheck for Option<ETag> {
-    fn into_check(self) -> Option<ETag> {
-        self
-    }
-}
-
-impl<E> IntoCheck for Result<ETag, E> {
-    fn into_check(self) -> Option<ETag> {
-        self.ok()
-    }
-}
-
-impl<E> IntoCheck for Result<Option<ETag>, E> {
-    fn into_check(self) -> Option<ETag> {
-        self.ok().flatten()
     }
 }
 
@@ -272,9 +209,4 @@ where
     F: FnOnce(&R::Value) -> ETag,
 {
     fresh(output, |value| (etag(value), None))
-}
-
-/// The ETag a `check = …` expression yielded.
-pub fn check<C: IntoCheck>(value: C) -> Option<ETag> {
-    value.into_check()
 }

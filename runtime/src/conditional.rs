@@ -85,16 +85,16 @@ impl<'a> Current<'a> {
 /// The received lines of one field: the first looked up eagerly, the others
 /// only when there are some, so the common single-line case costs one lookup.
 #[derive(Clone, Copy)]
-struct Lines<'a> {
+struct FieldLines<'a> {
     first: Option<&'a HeaderValue>,
     more: bool,
 }
 
-impl<'a> Lines<'a> {
+impl<'a> FieldLines<'a> {
     fn new(headers: &'a HeaderMap, name: HeaderName) -> Self {
         let mut values = headers.get_all(name).iter();
         let first = values.next();
-        Lines {
+        FieldLines {
             first,
             more: values.next().is_some(),
         }
@@ -123,10 +123,10 @@ impl<'a> Lines<'a> {
 #[derive(Clone)]
 pub struct Preconditions<'a> {
     headers: &'a HeaderMap,
-    if_match: Lines<'a>,
-    if_none_match: Lines<'a>,
-    if_modified_since: Lines<'a>,
-    if_unmodified_since: Lines<'a>,
+    if_match: FieldLines<'a>,
+    if_none_match: FieldLines<'a>,
+    if_modified_since: FieldLines<'a>,
+    if_unmodified_since: FieldLines<'a>,
 }
 
 impl fmt::Debug for Preconditions<'_> {
@@ -267,7 +267,7 @@ fn read_tag_field<'h>(
 /// RFC 9110 §13.1.3, §13.1.4: a value that is not a valid HTTP-date, or that
 /// has more than one member (several lines, or a list, which never parses as
 /// one date), is ignored.
-fn read_date(lines: Lines<'_>) -> Option<SystemTime> {
+fn read_date(lines: FieldLines<'_>) -> Option<SystemTime> {
     if lines.more {
         return None;
     }
@@ -309,10 +309,10 @@ impl<'a> Preconditions<'a> {
     pub fn new(headers: &'a HeaderMap) -> Self {
         Preconditions {
             headers,
-            if_match: Lines::new(headers, IF_MATCH),
-            if_none_match: Lines::new(headers, IF_NONE_MATCH),
-            if_modified_since: Lines::new(headers, IF_MODIFIED_SINCE),
-            if_unmodified_since: Lines::new(headers, IF_UNMODIFIED_SINCE),
+            if_match: FieldLines::new(headers, IF_MATCH),
+            if_none_match: FieldLines::new(headers, IF_NONE_MATCH),
+            if_modified_since: FieldLines::new(headers, IF_MODIFIED_SINCE),
+            if_unmodified_since: FieldLines::new(headers, IF_UNMODIFIED_SINCE),
         }
     }
 
@@ -353,7 +353,7 @@ impl<'a> Preconditions<'a> {
     /// more than one.
     fn lines(
         &self,
-        lines: Lines<'a>,
+        lines: FieldLines<'a>,
         name: HeaderName,
     ) -> impl Iterator<Item = &'a HeaderValue> + use<'a> {
         let headers = self.headers;

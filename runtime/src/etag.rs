@@ -533,6 +533,28 @@ impl From<ETag> for HeaderValue {
     }
 }
 
+/// ETags travel as their header text (`W/"…"`), so that events and stats
+/// can cross a message bus as JSON.
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use crate::ETag;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    impl Serialize for ETag {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_str(self)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for ETag {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(deserializer)?;
+            text.parse()
+                .map_err(|_| D::Error::custom("invalid entity-tag"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

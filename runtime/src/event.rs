@@ -33,10 +33,6 @@ pub struct Event {
     /// Invalidate everything.
     #[cfg_attr(feature = "serde", serde(default))]
     pub clear: bool,
-    /// The cache that already applied this event before sending it
-    /// ([`Cache::publish`](crate::Cache::publish)); its own listener skips it.
-    #[cfg_attr(feature = "serde", serde(default))]
-    pub origin: Option<u64>,
 }
 
 impl Event {
@@ -72,27 +68,5 @@ impl Event {
     pub fn with_etag(mut self, etag: ETag) -> Self {
         self.etag = Some(etag);
         self
-    }
-}
-
-/// ETags travel as their header text (`W/"…"`), so events can cross a
-/// message bus as JSON.
-#[cfg(feature = "serde")]
-mod serde_impl {
-    use crate::ETag;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
-
-    impl Serialize for ETag {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.collect_str(self)
-        }
-    }
-
-    impl<'de> Deserialize<'de> for ETag {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            let text = String::deserialize(deserializer)?;
-            text.parse()
-                .map_err(|_| D::Error::custom("invalid entity-tag"))
-        }
     }
 }

@@ -20,6 +20,7 @@
 #[cfg(feature = "axum")]
 mod axum;
 mod cache;
+mod check;
 pub mod conditional;
 pub mod etag;
 mod event;
@@ -35,13 +36,13 @@ pub mod __private;
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{
-    AsCache, CacheRequest, IntoCheck, Representation, collection, composite, custom, default_cache,
-    hash, timestamp,
+    CacheRequest, Representation, collection, composite, custom, hash, timestamp,
 };
 pub use cache::{
-    Cache, CacheBuilder, DEFAULT_COALESCE_TIMEOUT, DEFAULT_CREDENTIAL_HEADERS,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_KEY_BYTES, DEFAULT_STORE_TIMEOUT,
+    AsCache, Cache, CacheBuilder, DEFAULT_COALESCE_TIMEOUT, DEFAULT_CREDENTIAL_HEADERS,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_KEY_BYTES, DEFAULT_STORE_TIMEOUT, default_cache,
 };
+pub use check::{IntoCheck, check};
 pub use conditional::{Outcome, Preconditions};
 pub use etag::{Collection, ETag, Identified, Timestamp, UpdatedAt};
 pub use event::Event;

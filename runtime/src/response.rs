@@ -1,9 +1,11 @@
 //! Turning a handler's response into a cacheable one, and back.
 //!
-//! A [`Fresh`] response is finished once, when it is made: its ETag computed
-//! (from the typed value, a `check`, or a SHA-256 of the body), its
-//! `ETag`/`Cache-Control`/`Last-Modified`/`Vary` headers set, and its
-//! storability decided. Hits replay the stored headers and body as they are.
+//! A [`Fresh`] response (what the handler made) is finished once, by the
+//! policy's `Stamp`: its ETag computed (from the typed value, a `check`, or
+//! a SHA-256 of the body), its `ETag`/`Cache-Control`/`Last-Modified`/`Vary`
+//! headers stamped, and its storability decided, which gives a `Prepared`
+//! response: an entry to store, or a response to pass through with its
+//! validators. Hits replay the stored headers and body as they are.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -76,7 +78,7 @@ impl<B> Fresh<B> {
     }
 }
 
-/// The validators of a finished 200, carried as values to where the answer
+/// The validators of a prepared 200, carried as values to where the answer
 /// is built (never written into headers and parsed back).
 #[derive(Debug, Clone)]
 pub(crate) struct Validators {
@@ -84,8 +86,8 @@ pub(crate) struct Validators {
     pub last_modified: Option<SystemTime>,
 }
 
-/// What finishing a fresh response produced.
-pub(crate) enum Finished<B> {
+/// A finished response: an entry to store, or one to pass through.
+pub(crate) enum Prepared<B> {
     /// A response that may be stored: its body is in memory.
     Storable(Entry),
     /// A response that must not be stored; a 200 carries its validators.
@@ -95,17 +97,18 @@ pub(crate) enum Finished<B> {
     },
 }
 
-impl<B> Finished<B> {
+impl<B> Prepared<B> {
     fn unstorable(response: Response<B>) -> Self {
-        Finished::Unstorable {
+        Prepared::Unstorable {
             response,
             validators: None,
         }
     }
 }
 
-/// How to finish a fresh response.
-pub(crate) struct Finish<'a> {
+/// What the policy stamps on a fresh response, and how it decides
+/// storability.
+pub(crate) struct Stamp<'a> {
     pub policy: &'a Policy,
     pub tags: &'a [Arc<str>],
     pub check: Option<&'a ETag>,
@@ -117,8 +120,8 @@ pub(crate) struct Finish<'a> {
     pub max_body: usize,
 }
 
-impl Finish<'_> {
-    pub(crate) async fn run<B>(&self, fresh: Fresh<B>) -> Finished<B>
+impl Stamp<'_> {
+    pub(crate) async fn finish<B>(&self, fresh: Fresh<B>) -> Prepared<B>
     where
         B: Body<Data = Bytes> + From<Bytes> + Send,
         B::Error: std::fmt::Display,
@@ -132,7 +135,7 @@ impl Finish<'_> {
         // Only a 200 gets validators and a place in the store: a cached error
         // page would deny service to everyone.
         if parts.status != StatusCode::OK {
-            return Finished::unstorable(Response::from_parts(parts, body));
+            return Prepared::unstorable(Response::from_parts(parts, body));
         }
         // RFC 9111 §4.1: a response is stored only under a key that holds
         // every request header its own `Vary` names; one that names others
@@ -141,22 +144,10 @@ impl Finish<'_> {
             && storable_headers(&parts.headers)
             && vary_names(&parts.headers)
                 .is_some_and(|names| self.policy.covers_vary(&names, self.known_vary));
-        // Buffer only bodies whose length is known and small enough; a
-        // longer or streaming body passes through untouched.
-        let buffered = match body.size_hint().exact() {
-            Some(len) if len <= self.max_body as u64 => match body.collect().await {
-                Ok(collected) => Ok(collected.to_bytes()),
-                Err(error) => {
-                    tracing::warn!(%error, "response body failed while being buffered");
-                    parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-                    parts.headers.clear();
-                    return Finished::unstorable(Response::from_parts(
-                        parts,
-                        B::from(Bytes::new()),
-                    ));
-                }
-            },
-            _ => Err(body),
+        let Some(buffered) = buffer(body, self.max_body).await else {
+            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+            parts.headers.clear();
+            return Prepared::unstorable(Response::from_parts(parts, B::from(Bytes::new())));
         };
         let etag = match (self.check, etag, &buffered) {
             (Some(check), _, _) => check.clone(),
@@ -164,7 +155,7 @@ impl Finish<'_> {
             (None, None, Ok(bytes)) => ETag::from_content(bytes),
             (None, None, Err(_)) => {
                 let body = buffered.expect_err("matched Err");
-                return Finished::unstorable(Response::from_parts(parts, body));
+                return Prepared::unstorable(Response::from_parts(parts, body));
             }
         };
         let etag = etag.with_weak(!self.policy.is_strong());
@@ -176,7 +167,7 @@ impl Finish<'_> {
         };
         self.stamp(&mut parts.headers, &etag, last_modified);
         match buffered {
-            Ok(body) if storable => Finished::Storable(Entry {
+            Ok(body) if storable => Prepared::Storable(Entry {
                 status: parts.status,
                 headers: replayed(parts.headers),
                 body,
@@ -191,7 +182,7 @@ impl Finish<'_> {
                     Ok(bytes) => B::from(bytes),
                     Err(body) => body,
                 };
-                Finished::Unstorable {
+                Prepared::Unstorable {
                     response: Response::from_parts(parts, body),
                     validators: Some(Validators {
                         etag,
@@ -249,6 +240,26 @@ impl Finish<'_> {
                 }
             }
         }
+    }
+}
+
+/// The body in memory when its length is known and at most `max` (to hash
+/// and store it), else the body itself, untouched (a long or streaming body
+/// passes through); `None` if it failed while being read.
+async fn buffer<B>(body: B, max: usize) -> Option<Result<Bytes, B>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    match body.size_hint().exact() {
+        Some(len) if len <= max as u64 => match body.collect().await {
+            Ok(collected) => Some(Ok(collected.to_bytes())),
+            Err(error) => {
+                tracing::warn!(%error, "response body failed while being buffered");
+                None
+            }
+        },
+        _ => Some(Err(body)),
     }
 }
 

@@ -7,6 +7,7 @@
 //! network, where a boxed future is noise. Remote calls run under a timeout
 //! and every error makes the request run its handler instead (fail open).
 
+pub mod codec;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;

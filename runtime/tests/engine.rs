@@ -529,16 +529,8 @@ async fn events_invalidate_by_tag_and_skip_unchanged_etags() {
 }
 
 #[tokio::test]
-async fn listen_applies_a_broadcast_stream() {
+async fn listen_applies_a_stream_of_changes() {
     let cache = Cache::new();
-    respond(&cache, &get("/l"), &["listened"], async { ok("x") }).await;
-    let (tx, rx) = tokio::sync::broadcast::channel(16);
-    let task = cache.listen_broadcast(rx);
-    tx.send(Event::tags(["listened"])).unwrap();
-    drop(tx);
-    task.await.unwrap();
-    assert_eq!(cache.stats().entries, 0);
-
     respond(&cache, &get("/l"), &["listened"], async { ok("x") }).await;
     let stream = futures_util::stream::iter([Event::tags(["listened"])]);
     cache.listen(stream).await.unwrap();
@@ -546,19 +538,15 @@ async fn listen_applies_a_broadcast_stream() {
 }
 
 #[tokio::test]
-async fn publish_applies_before_returning_and_is_not_applied_twice() {
+async fn apply_applies_before_returning_and_follow_mirrors_into_memory() {
     let writer = Cache::new();
     let other = Cache::new();
     for cache in [&writer, &other] {
         respond(cache, &get("/pub"), &["published"], async { ok("same") }).await;
     }
-    let (tx, _) = tokio::sync::broadcast::channel(16);
-    let writer_task = writer.listen_broadcast(tx.subscribe());
-    let other_task = other.listen_broadcast(tx.subscribe());
     let unchanged = ETag::from_content(b"same");
-    let removed = writer
-        .publish(&tx, Event::tags(["published"]).with_etag(unchanged))
-        .await;
+    let kept = Event::tags(["published"]).with_etag(unchanged);
+    let removed = writer.apply(&kept).await;
     assert_eq!(
         removed,
         Removed {
@@ -567,19 +555,16 @@ async fn publish_applies_before_returning_and_is_not_applied_twice() {
             remote_errors: 0
         }
     );
-    let removed = writer.publish(&tx, Event::tags(["published"])).await;
+    let changed = Event::tags(["published"]);
+    let removed = writer.apply(&changed).await;
     assert_eq!(removed.removed, 1);
-    assert_eq!(writer.stats().entries, 0, "applied before publish returned");
-    drop(tx);
-    writer_task.await.unwrap();
-    other_task.await.unwrap();
-    assert_eq!(other.stats().entries, 0, "other listeners applied it");
-    let stats = writer.stats();
-    assert_eq!(
-        (stats.invalidations, stats.invalidations_skipped),
-        (1, 1),
-        "the writer's own listener skipped its events"
-    );
+    assert_eq!(writer.stats().entries, 0, "applied before apply returned");
+    // Another instance mirrors the announcements of what the writer applied.
+    let announcements = futures_util::stream::iter([kept, changed]);
+    other.follow(announcements).await.unwrap();
+    assert_eq!(other.stats().entries, 0, "the follower mirrored it");
+    let stats = other.stats();
+    assert_eq!((stats.invalidations, stats.invalidations_skipped), (1, 1));
 }
 
 #[tokio::test]

@@ -190,7 +190,7 @@ async fn run() {
             .build()
             .unwrap();
         let cache = Cache::builder().store(redis.clone()).build();
-        cache.listen_local(redis.events());
+        cache.follow(redis.announcements());
         stores.push(redis);
         caches.push(cache);
     }

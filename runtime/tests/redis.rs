@@ -1,8 +1,8 @@
 //! The Redis store against a real Redis: two instances sharing entries and
 //! invalidations, an outage under load, a large tag invalidated atomically
 //! under readers, late fills, read-your-writes under racing readers, lost
-//! bookkeeping (evicted keys), a lost subscription (killed or frozen Redis),
-//! and the value encoding.
+//! bookkeeping (evicted keys), and a lost subscription (killed or frozen
+//! Redis).
 //!
 //! Tests that need Redis read `CACHED_ETAG_REDIS_URL`; without it they
 //! fail. Each uses a prefix of its own, so they run in
@@ -18,14 +18,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use bytes::Bytes;
-use cached_etag_runtime::store::redis::{decode_entry, encode_entry};
 use cached_etag_runtime::{
     Cache, ETag, Entry, Event, Fresh, Key, Policy, RedisStore, RequestHead, Store, StoreError,
 };
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use proptest::prelude::*;
 
 static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| Policy::builder("redis::h").build());
 
@@ -158,7 +156,7 @@ async fn within(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<
 /// so that nothing announced from here on is missed.
 async fn listen(cache: &Cache, store: &RedisStore) {
     let before = store.stats().subscriptions;
-    cache.listen_local(store.events());
+    cache.follow(store.announcements());
     within(Duration::from_secs(5), || {
         store.stats().subscriptions > before
     })
@@ -193,14 +191,12 @@ async fn two_instances_share_entries_and_invalidations() {
     // B invalidates the tag: A's memory copy goes within 100 ms, and so
     // does Redis's.
     let k = key("/img/1");
-    assert!(a.memory().get(k.as_bytes()).is_some());
+    assert!(a.peek(&k).is_some());
     let removed = b.invalidate_tag("img:1").await;
     assert_eq!(removed.removed, 1);
-    let took = within(Duration::from_millis(100), || {
-        a.memory().get(k.as_bytes()).is_none()
-    })
-    .await
-    .expect("the invalidation reached A's memory layer within 100 ms");
+    let took = within(Duration::from_millis(100), || a.peek(&k).is_none())
+        .await
+        .expect("the invalidation reached A's memory layer within 100 ms");
     eprintln!("tag invalidation reached the other instance in {took:?}");
     assert!(redis_a.get(k.as_bytes()).await.unwrap().is_none());
     respond(&a, "/img/1", &["img:1"], &runs_a, "one").await;
@@ -209,13 +205,13 @@ async fn two_instances_share_entries_and_invalidations() {
     // A write that did not change the representation keeps the entry on
     // both instances and in Redis.
     respond(&b, "/img/1", &["img:1"], &runs_b, "B's own").await;
-    assert!(b.memory().get(k.as_bytes()).is_some());
+    assert!(b.peek(&k).is_some());
     let same = ETag::try_from(&etag).unwrap();
     let kept = b.invalidate_tags_if_changed(&["img:1"], &same).await;
     assert_eq!((kept.removed, kept.skipped), (0, 1), "{kept:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(a.memory().get(k.as_bytes()).is_some(), "kept on A");
-    assert!(b.memory().get(k.as_bytes()).is_some(), "kept on B");
+    assert!(a.peek(&k).is_some(), "kept on A");
+    assert!(b.peek(&k).is_some(), "kept on B");
     assert!(
         redis_a.get(k.as_bytes()).await.unwrap().is_some(),
         "kept in Redis"
@@ -229,36 +225,32 @@ async fn two_instances_share_entries_and_invalidations() {
     // The same for one key: unchanged is kept, changed goes everywhere.
     let kept = b.invalidate_if_changed(&k, &same).await;
     assert_eq!(kept.skipped, 1);
-    assert!(a.memory().get(k.as_bytes()).is_some());
+    assert!(a.peek(&k).is_some());
     let removed = b.invalidate_if_changed(&k, &ETag::from_string("v2")).await;
     assert_eq!(removed.removed, 1);
-    within(Duration::from_millis(100), || {
-        a.memory().get(k.as_bytes()).is_none()
-    })
-    .await
-    .expect("the key invalidation reached A within 100 ms");
+    within(Duration::from_millis(100), || a.peek(&k).is_none())
+        .await
+        .expect("the key invalidation reached A within 100 ms");
     assert!(redis_b.get(k.as_bytes()).await.unwrap().is_none());
 
     // Clear on B clears A's memory and Redis.
     respond(&a, "/img/2", &[], &runs_a, "two").await;
     let k2 = key("/img/2");
-    assert!(a.memory().get(k2.as_bytes()).is_some());
+    assert!(a.peek(&k2).is_some());
     b.clear().await;
-    within(Duration::from_millis(100), || {
-        a.memory().get(k2.as_bytes()).is_none()
-    })
-    .await
-    .expect("the clear reached A within 100 ms");
+    within(Duration::from_millis(100), || a.peek(&k2).is_none())
+        .await
+        .expect("the clear reached A within 100 ms");
     assert!(redis_a.get(k2.as_bytes()).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_invalidates_redis_and_every_listener() {
+async fn apply_invalidates_redis_and_every_instance() {
     let url = redis_url();
-    let prefix = prefix("publish");
+    let prefix = prefix("apply");
     let redis = store(&url, &prefix);
     let cache = Cache::builder().store(redis.clone()).build();
-    let mut events = Box::pin(redis.events());
+    let mut events = Box::pin(redis.announcements());
     let opening = tokio::time::timeout(Duration::from_secs(5), events.next()).await;
     assert_eq!(
         opening.ok().flatten(),
@@ -270,7 +262,7 @@ async fn publish_invalidates_redis_and_every_listener() {
 
     // A worker with no cache of its own announces a write.
     let worker = store(&url, &prefix);
-    let removed = worker.publish(&Event::tags(["camera:2"])).await.unwrap();
+    let removed = worker.apply(&Event::tags(["camera:2"])).await.unwrap();
     assert_eq!(removed.removed, 1);
     let k = key("/cam/2");
     assert!(redis.get(k.as_bytes()).await.unwrap().is_none());
@@ -280,8 +272,8 @@ async fn publish_invalidates_redis_and_every_listener() {
         .unwrap();
     assert_eq!(event.tags, ["camera:2"]);
 
-    // Published by this very store: its own listener hears it too.
-    redis.publish(&Event::key(k.clone())).await.unwrap();
+    // Applied by this very store: its own announcements include it.
+    redis.apply(&Event::key(k.clone())).await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(1), events.next())
         .await
         .expect("announced")
@@ -642,7 +634,7 @@ async fn read_your_writes_while_readers_race_the_invalidation() {
         let (status, seen) = read_doc(&cache, &version).await;
         assert_eq!(status, StatusCode::OK);
         if seen < written {
-            let memory = version_of(cache.memory().get(k.as_bytes()).as_deref());
+            let memory = version_of(cache.peek(&k).as_deref());
             let redis = version_of(probe.get(k.as_bytes()).await.unwrap().as_ref());
             stale.push((written, seen, memory, redis));
         }
@@ -663,13 +655,10 @@ async fn read_your_writes_while_readers_race_the_invalidation() {
     );
     assert!(reads > ROUNDS as usize, "the readers ran");
     assert_eq!(not_ok, 0, "every read answered 200");
-    // Whether the memory layer's own tag invalidation still finds what it
-    // holds under the key.
-    let held = version_of(cache.memory().get(k.as_bytes()).as_deref());
-    let found_by_tag = cache.memory().remove_tags(&["doc"], None).removed;
+    let held = version_of(cache.peek(&k).as_deref());
     assert!(
         stale.is_empty(),
-        "in memory at the end: {held:?}, found by its tag: {found_by_tag}; \
+        "in memory at the end: {held:?}; \
          {} of {ROUNDS} reads right after the writer's invalidation returned served an \
          older version (written, served, then in memory, then in Redis): {:?}",
         stale.len(),
@@ -869,7 +858,7 @@ async fn an_outage_under_load_fails_open_and_recovers() {
     listen(&c, &redis_c).await;
     respond(&c, "/marker", &[], &runs, "marker").await;
     let marker = key("/marker");
-    assert!(c.memory().get(marker.as_bytes()).is_some());
+    assert!(c.peek(&marker).is_some());
 
     // Phase: 0 healthy, 1 killed, 2 restarted, 3 frozen (SIGSTOP), 4 thawed.
     let phase = Arc::new(AtomicUsize::new(0));
@@ -908,10 +897,7 @@ async fn an_outage_under_load_fails_open_and_recovers() {
     let killed = a.stats();
     server = Server::start(port);
     phase.store(2, Ordering::SeqCst);
-    let cleared = within(Duration::from_secs(3), || {
-        c.memory().get(marker.as_bytes()).is_none()
-    })
-    .await;
+    let cleared = within(Duration::from_secs(3), || c.peek(&marker).is_none()).await;
     assert!(
         cleared.is_some(),
         "resubscribing cleared the idle instance's memory"
@@ -1042,7 +1028,7 @@ async fn a_killed_redis_clears_at_once_and_until_it_returns() {
         .connect_timeout(Duration::from_millis(100))
         .build()
         .unwrap();
-    let mut events = Box::pin(redis.events());
+    let mut events = Box::pin(redis.announcements());
     assert_eq!(
         next_event(&mut events, Duration::from_secs(5)).await,
         Some(Event::clear()),
@@ -1075,7 +1061,7 @@ async fn a_killed_redis_clears_at_once_and_until_it_returns() {
         let _ = next_event(&mut events, Duration::from_millis(100)).await;
     }
     let other = store(&url, &prefix);
-    other.publish(&Event::tags(["heard"])).await.unwrap();
+    other.apply(&Event::tags(["heard"])).await.unwrap();
     let mut heard = None;
     while heard.is_none() && back.elapsed() < Duration::from_secs(5) {
         heard = next_event(&mut events, Duration::from_secs(1))
@@ -1102,7 +1088,7 @@ async fn a_frozen_redis_is_noticed_by_the_heartbeat() {
         .heartbeat(INTERVAL, TIMEOUT)
         .build()
         .unwrap();
-    let mut events = Box::pin(redis.events());
+    let mut events = Box::pin(redis.announcements());
     assert_eq!(
         next_event(&mut events, Duration::from_secs(5)).await,
         Some(Event::clear()),
@@ -1127,117 +1113,4 @@ async fn a_frozen_redis_is_noticed_by_the_heartbeat() {
         assert!(thawed.elapsed() < Duration::from_secs(3), "resubscribed");
         let _ = next_event(&mut events, Duration::from_millis(100)).await;
     }
-}
-
-// ---------------------------------------------------------------------------
-// Encoding
-
-fn header_name() -> impl Strategy<Value = HeaderName> {
-    prop_oneof![
-        Just(HeaderName::from_static("content-type")),
-        Just(HeaderName::from_static("cache-control")),
-        Just(HeaderName::from_static("vary")),
-        "[a-z][a-z0-9-]{0,20}".prop_map(|s| HeaderName::from_bytes(s.as_bytes()).unwrap()),
-    ]
-}
-
-fn time() -> impl Strategy<Value = SystemTime> {
-    (any::<bool>(), 0u64..(1 << 40), 0u32..1_000_000_000).prop_map(|(before, secs, nanos)| {
-        let d = Duration::new(secs, nanos);
-        if before {
-            SystemTime::UNIX_EPOCH - d
-        } else {
-            SystemTime::UNIX_EPOCH + d
-        }
-    })
-}
-
-prop_compose! {
-    fn arb_entry()(
-        status in 100u16..1000,
-        headers in prop::collection::vec((header_name(), "[ -~]{0,40}"), 0..6),
-        body in prop::collection::vec(any::<u8>(), 0..512),
-        opaque in "[!#-~]{0,40}",
-        weak in any::<bool>(),
-        last_modified in prop::option::of(time()),
-        tags in prop::collection::vec(any::<String>(), 0..5),
-        stored_at in time(),
-        ttl in (any::<u64>(), 0u32..1_000_000_000),
-    ) -> Entry {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.append(name, HeaderValue::from_str(&value).unwrap());
-        }
-        let etag = if weak { ETag::weak(&opaque) } else { ETag::strong(&opaque) }.unwrap();
-        Entry {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: Bytes::from(body),
-            etag,
-            last_modified,
-            tags: tags.into_iter().map(Arc::from).collect(),
-            stored_at,
-            ttl: Duration::new(ttl.0, ttl.1),
-        }
-    }
-}
-
-fn assert_same(a: &Entry, b: &Entry) {
-    assert_eq!(a.status, b.status);
-    assert_eq!(a.headers, b.headers);
-    assert_eq!(a.body, b.body);
-    assert_eq!(a.etag, b.etag);
-    assert_eq!(a.last_modified, b.last_modified);
-    assert_eq!(a.tags, b.tags);
-    assert_eq!(a.stored_at, b.stored_at);
-    assert_eq!(a.ttl, b.ttl);
-}
-
-proptest! {
-    #[test]
-    fn encoding_round_trips(entry in arb_entry()) {
-        let encoded = encode_entry(&entry);
-        prop_assert_eq!(encoded[0], cached_etag_runtime::store::redis::FORMAT_VERSION);
-        let decoded = decode_entry(Bytes::from(encoded)).unwrap();
-        assert_same(&entry, &decoded);
-    }
-
-    #[test]
-    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        let _ = decode_entry(Bytes::from(bytes));
-    }
-
-    #[test]
-    fn decoding_damaged_entries_never_panics(
-        entry in arb_entry(),
-        cut in any::<prop::sample::Index>(),
-        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
-    ) {
-        let encoded = encode_entry(&entry);
-        let truncated = &encoded[..cut.index(encoded.len())];
-        prop_assert!(decode_entry(Bytes::copy_from_slice(truncated)).is_err(), "truncated accepted");
-        let mut damaged = encoded.clone();
-        for (at, byte) in flips {
-            let i = at.index(damaged.len());
-            damaged[i] ^= byte;
-        }
-        let _ = decode_entry(Bytes::from(damaged));
-        let mut longer = encoded;
-        longer.push(0);
-        prop_assert!(decode_entry(Bytes::from(longer)).is_err(), "trailing bytes accepted");
-    }
-}
-
-#[test]
-fn other_versions_are_decode_errors() {
-    let mut encoded = encode_entry(&entry("v", &["t"]));
-    encoded[0] = 2;
-    assert!(matches!(
-        decode_entry(Bytes::from(encoded)),
-        Err(StoreError::Decode(_))
-    ));
-    assert!(matches!(
-        decode_entry(Bytes::new()),
-        Err(StoreError::Decode(_))
-    ));
 }

@@ -68,7 +68,7 @@ async fn each_answers_with_its_own_body(handlers: [(MethodRouter, &str); 2]) {
             assert_eq!(reply.body, *body, "on the {round}");
         }
     }
-    assert_eq!(cache.memory().len(), 2, "one entry per handler");
+    assert_eq!(cache.stats().entries, 2, "one entry per handler");
 }
 
 #[tokio::test]

@@ -2,11 +2,13 @@
 //! JSON API, every read path cached with `#[cached_etag]`, every write
 //! announcing what it changed as a [`cached_etag::Event`].
 //!
-//! Writes publish events on one `tokio::sync::broadcast` channel. The cache
-//! listens to it ([`Cache::listen_broadcast`]), and so does every browser on
+//! Every write applies an event to the cache ([`Cache::apply`]), then sends
+//! it on one `tokio::sync::broadcast` channel to every browser on
 //! `/api/events`. Each event names the tags the write touched and the new
 //! ETag, so a change to camera 2 leaves camera 1's entries alone, and a write
-//! that changed nothing removes nothing.
+//! that changed nothing removes nothing. With `--redis`, the Redis store
+//! announces each applied event to the other instances, which follow it
+//! ([`Cache::follow`]).
 //!
 //! [`build`] opens the database and wires the cache and the channel;
 //! [`app`] is the router; [`serve`] runs it until a shutdown signal. The
@@ -90,7 +92,9 @@ impl AppState {
     /// never sees what the write replaced.
     pub async fn publish(&self, event: Event) {
         tracing::debug!(?event, "publishing");
-        self.cache.publish(&self.events, event).await;
+        self.cache.apply(&event).await;
+        // No browser listening is not an error: nobody needed to hear it.
+        let _ = self.events.send(event);
     }
 
     /// Ends the live streams, so that a graceful shutdown does not wait on
@@ -142,12 +146,10 @@ pub async fn build(config: &Config) -> sqlx::Result<AppState> {
     let cache = cache.build();
     if let Some(redis) = redis {
         // Other instances' invalidations drop this instance's memory copies.
-        cache.listen_local(redis.events());
+        cache.follow(redis.announcements());
     }
-    // Room for bursts of writes; a listener that still falls behind makes the
-    // cache clear itself (see `Cache::listen_broadcast`) rather than go stale.
+    // Room for bursts of writes; a browser that falls behind reloads.
     let (events, _) = broadcast::channel(1024);
-    cache.listen_broadcast(events.subscribe());
     Ok(AppState {
         db,
         cache,

@@ -2,8 +2,8 @@
 //!
 //! The first miss becomes the leader and registers a flight; later misses
 //! subscribe to it and wait (bounded) for its outcome. The leader's fill runs
-//! in its own task holding a [`Landing`]; whatever way that task ends
-//! (stored, not storable, panicked), dropping the landing publishes the
+//! in its own task holding a [`LeaderGuard`]; whatever way that task ends
+//! (stored, not storable, panicked), dropping the leader publishes the
 //! outcome and unregisters the flight, so no waiter can hang and no key can
 //! stay stuck.
 
@@ -32,7 +32,7 @@ pub(crate) struct Flights {
 }
 
 pub(crate) enum Role {
-    Leader(Landing),
+    Leader(LeaderGuard),
     Waiter(Receiver),
 }
 
@@ -47,7 +47,7 @@ impl Flights {
         }
         let (sender, _) = watch::channel(State::Pending);
         map.insert(key.clone(), sender);
-        Role::Leader(Landing {
+        Role::Leader(LeaderGuard {
             flights: Arc::downgrade(self),
             key: key.clone(),
             outcome: None,
@@ -61,19 +61,19 @@ impl Flights {
 }
 
 /// Held by the leader's fill; publishes the outcome when dropped.
-pub(crate) struct Landing {
+pub(crate) struct LeaderGuard {
     flights: Weak<Flights>,
     key: Key,
     outcome: Option<EntryRef>,
 }
 
-impl Landing {
+impl LeaderGuard {
     pub(crate) fn stored(&mut self, entry: EntryRef) {
         self.outcome = Some(entry);
     }
 }
 
-impl Drop for Landing {
+impl Drop for LeaderGuard {
     fn drop(&mut self) {
         let Some(flights) = self.flights.upgrade() else {
             return;
@@ -97,13 +97,13 @@ mod tests {
     async fn a_dropped_landing_releases_waiters() {
         let flights = Arc::new(Flights::default());
         let key = Key::builder("k").finish();
-        let Role::Leader(landing) = flights.join(&key) else {
+        let Role::Leader(leader) = flights.join(&key) else {
             panic!("first is leader")
         };
         let Role::Waiter(mut rx) = flights.join(&key) else {
             panic!("second waits")
         };
-        drop(landing);
+        drop(leader);
         let state = rx
             .wait_for(|s| !matches!(s, State::Pending))
             .await

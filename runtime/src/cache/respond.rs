@@ -1,0 +1,498 @@
+//! The request path: from a request to its answer.
+//!
+//! [`Cache::respond`] reads as its steps: a method that is not GET or HEAD
+//! runs the handler untouched; the key (none for a credentialed request
+//! the policy does not open); a stored entry answers (a hit); else a `check`
+//! validator may answer 304 before anything runs; else the request leads
+//! or joins the single flight of its key ([`flight`](super::flight)), and a
+//! request that cannot share one runs its handler alone. Every made entry
+//! enters memory through [`commit`](Cache::commit), the generation fence,
+//! and every answer is judged by the request's preconditions in one of two
+//! functions: from a stored entry, or from a response that was not stored.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::HeaderMap;
+use http::{Method, Response};
+use http_body::Body;
+use tracing::Instrument;
+
+use super::Cache;
+use super::flight::{self, Role, State};
+use super::generation::Start;
+use crate::conditional::{Current, Outcome, Preconditions};
+use crate::response::{self, Fresh, Prepared, Stamp, Validators};
+use crate::stats::Counters;
+use crate::store::{Entry, EntryRef};
+use crate::{ETag, Key, Policy, RequestHead};
+
+impl Cache {
+    /// Answers a request under `policy`: from the store, with a 304, or by
+    /// running `fill` (the handler) and storing what it made.
+    ///
+    /// `tags` are the request's own tags (the policy's literal tags are
+    /// added); `check` is a cheap validator: a stored entry with another
+    /// ETag is stale, and when nothing is stored and it matches the client's
+    /// `If-None-Match` the answer is 304 without running anything. `fill`
+    /// runs in its own task on a miss, so that it completes even if the
+    /// client goes away.
+    ///
+    /// ```
+    /// use std::sync::{Arc, LazyLock};
+    /// use cached_etag_runtime::{Cache, Fresh, Policy, RequestHead};
+    ///
+    /// static POLICY: LazyLock<Arc<Policy>> =
+    ///     LazyLock::new(|| Policy::builder("docs::hello").tags(&["hello"]).build());
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::new();
+    /// let request = http::Request::get("/hello").body(()).unwrap();
+    /// let (parts, ()) = request.into_parts();
+    /// type Body = http_body_util::Full<bytes::Bytes>;
+    /// let response: http::Response<Body> = cache
+    ///     .respond(RequestHead::from(&parts), &POLICY, Vec::new(), None, async {
+    ///         Fresh::new(http::Response::new(Body::from("hello")))
+    ///     })
+    ///     .await;
+    /// assert!(response.headers().contains_key("etag"));
+    /// assert_eq!(cache.stats().stores, 1);
+    /// # }
+    /// ```
+    pub async fn respond<B, F>(
+        &self,
+        request: RequestHead<'_>,
+        policy: &Arc<Policy>,
+        tags: Vec<String>,
+        check: Option<ETag>,
+        fill: F,
+    ) -> Response<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+        F: Future<Output = Fresh<B>> + Send + 'static,
+    {
+        let method = request.method;
+        if method != Method::GET && method != Method::HEAD {
+            return fill.await.response;
+        }
+        let counters = &self.inner.counters;
+        let preconditions = Preconditions::new(request.headers);
+        let check = check.map(|etag| etag.with_weak(!policy.is_strong()));
+        let per_user = self.is_per_user(policy, request.headers);
+        let known_vary = policy.learned_vary_len();
+        let key = (!per_user)
+            .then(|| Key::of(policy, &request, known_vary))
+            .filter(|key| key.len() <= self.inner.max_key_bytes);
+
+        if let Some(key) = &key
+            && let Some(entry) = self.lookup(key, policy, check.as_ref()).await
+        {
+            Counters::bump(&counters.hits);
+            return self.answer_from_entry(&entry, &preconditions, method);
+        }
+        let tags = all_tags(policy, tags);
+        let stamp = Stamp {
+            policy,
+            tags: &tags,
+            check: check.as_ref(),
+            per_user,
+            known_vary,
+            max_body: self.inner.max_body_bytes,
+        };
+        if let Some(check) = &check
+            && let Some(response) = self.answer_by_check(&stamp, check, &preconditions, method)
+        {
+            return response;
+        }
+        Counters::bump(&counters.misses);
+        let Some(key) = key else {
+            Counters::bump(&counters.bypassed);
+            return self
+                .run_alone(None, &stamp, fill, &preconditions, method)
+                .await;
+        };
+
+        match self.inner.flights.join(&key) {
+            Role::Leader(leader) => {
+                let fill = self.clone().lead(
+                    key,
+                    policy.clone(),
+                    tags.clone(),
+                    check.clone(),
+                    known_vary,
+                    leader,
+                    fill,
+                );
+                self.answer_led(fill, &preconditions, method).await
+            }
+            Role::Waiter(receiver) => match self.wait(&key, receiver).await {
+                Some(entry) => self.answer_from_entry(&entry, &preconditions, method),
+                // The leader's response was not for sharing: make our own.
+                None => {
+                    self.run_alone(Some(&key), &stamp, fill, &preconditions, method)
+                        .await
+                }
+            },
+        }
+    }
+
+    /// Whether the request carries a credential header the policy does not
+    /// open: then it is answered by its handler alone.
+    fn is_per_user(&self, policy: &Policy, headers: &HeaderMap) -> bool {
+        self.inner
+            .credentials
+            .iter()
+            .any(|name| !policy.opens(name) && headers.contains_key(name))
+    }
+
+    /// A 304 or 412 from the `check` validator alone, when nothing is stored
+    /// to judge by; `None` when the handler must run.
+    fn answer_by_check<B: From<Bytes>>(
+        &self,
+        stamp: &Stamp<'_>,
+        check: &ETag,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Option<Response<B>> {
+        // RFC 9110 §13.2.2 step 2 compares If-Unmodified-Since with the
+        // Last-Modified, which only the handler knows: let it run.
+        if preconditions.is_empty() || preconditions.has_if_unmodified_since() {
+            return None;
+        }
+        let counters = &self.inner.counters;
+        match preconditions.evaluate(method, Current::new(Some(check), None)) {
+            Outcome::Proceed => None,
+            Outcome::NotModified => {
+                Counters::bump(&counters.not_modified);
+                // RFC 9110 §15.4.5: the headers the 200 would carry, from
+                // the one function that stamps them on the 200.
+                let mut headers = HeaderMap::new();
+                stamp.stamp(&mut headers, check, None);
+                Some(response::not_modified(&headers))
+            }
+            Outcome::PreconditionFailed => {
+                Counters::bump(&counters.precondition_failed);
+                Some(response::precondition_failed())
+            }
+        }
+    }
+
+    /// Waits, bounded, for the leader of `key`; its entry if it stored one.
+    async fn wait(&self, key: &Key, mut receiver: flight::Receiver) -> Option<EntryRef> {
+        Counters::bump(&self.inner.counters.coalesced);
+        let waited = tokio::time::timeout(self.inner.coalesce_timeout, async {
+            // Clone out of the channel's read guard: it must not be held
+            // across an await (it is not Send).
+            let state = receiver.wait_for(|s| !matches!(s, State::Pending)).await;
+            state.map(|state| state.clone())
+        })
+        .await;
+        match waited {
+            Ok(Ok(State::Stored(entry))) => Some(entry),
+            Ok(_) => None,
+            Err(_) => {
+                Counters::bump(&self.inner.counters.coalesce_timeouts);
+                tracing::debug!(?key, "coalesced wait timed out; running the handler");
+                None
+            }
+        }
+    }
+
+    /// Runs the handler for this request alone, outside any flight: for a
+    /// request that bypasses the store (no `key`), or a waiter whose leader
+    /// made nothing to share. What it stores goes through the same fence
+    /// as a leader's fill.
+    async fn run_alone<B, F>(
+        &self,
+        key: Option<&Key>,
+        stamp: &Stamp<'_>,
+        fill: F,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+        F: Future<Output = Fresh<B>> + Send + 'static,
+    {
+        let start = self.inner.generations.start();
+        let prepared = stamp.finish(fill.await).await;
+        let made = match (prepared, key) {
+            (Prepared::Storable(entry), Some(key)) => self.store(key, start, entry).await,
+            (prepared, _) => Filled::from(prepared),
+        };
+        self.answer_filled(made, preconditions, method)
+    }
+
+    /// The leader's fill, in its own task: run the handler, finish the
+    /// response, store it unless an invalidation overtook it.
+    #[allow(clippy::too_many_arguments)]
+    async fn lead<B, F>(
+        self,
+        key: Key,
+        policy: Arc<Policy>,
+        tags: Vec<Arc<str>>,
+        check: Option<ETag>,
+        known_vary: usize,
+        mut leader: flight::LeaderGuard,
+        fill: F,
+    ) -> Filled<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+        F: Future<Output = Fresh<B>> + Send + 'static,
+    {
+        let start = self.inner.generations.start();
+        let stamp = Stamp {
+            policy: &policy,
+            tags: &tags,
+            check: check.as_ref(),
+            per_user: false,
+            known_vary,
+            max_body: self.inner.max_body_bytes,
+        };
+        let prepared = stamp.finish(fill.await).await;
+        let Prepared::Storable(entry) = prepared else {
+            Counters::bump(&self.inner.counters.not_stored);
+            return Filled::from(prepared);
+        };
+        let made = self.store_fresh(&key, start, entry);
+        if let Filled::Stored(entry) = &made {
+            // Waiters are served before the remote put: they need not wait
+            // for the network.
+            leader.stored(entry.clone());
+            drop(leader);
+            self.put_remote(&key, entry).await;
+        }
+        made
+    }
+
+    /// Runs the leader's fill in a task of its own, so that it completes
+    /// (and its waiters are served) even if this request's client goes
+    /// away, and answers with what it made.
+    async fn answer_led<B>(
+        &self,
+        fill: impl Future<Output = Filled<B>> + Send + 'static,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B>
+    where
+        B: Body + From<Bytes> + Send + 'static,
+    {
+        match tokio::spawn(fill.in_current_span()).await {
+            Ok(filled) => self.answer_filled(filled, preconditions, method),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => {
+                // Only a runtime shutting down cancels the task.
+                let mut response = Response::new(B::from(Bytes::new()));
+                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                response
+            }
+        }
+    }
+
+    /// Stores a storable entry made under `key` since `start`: memory
+    /// through the fence, then the remote store.
+    async fn store<B>(&self, key: &Key, start: Start, entry: Entry) -> Filled<B> {
+        let made = self.store_fresh(key, start, entry);
+        if let Filled::Stored(entry) = &made {
+            self.put_remote(key, entry).await;
+        }
+        made
+    }
+
+    /// Commits a response this instance made, and counts what came of it.
+    fn store_fresh<B>(&self, key: &Key, start: Start, entry: Entry) -> Filled<B> {
+        let counters = &self.inner.counters;
+        match self.commit(key, start, entry) {
+            Ok(stored) => {
+                Counters::bump(&counters.stores);
+                Filled::Stored(stored)
+            }
+            Err(entry) => {
+                Counters::bump(&counters.not_stored);
+                tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
+                Filled::NotStored(*entry)
+            }
+        }
+    }
+
+    /// The one way an entry enters memory, made here or read from the
+    /// remote store: unless an invalidation of its key or one of its tags
+    /// began after `start`. A refused entry is handed back (boxed: refusals
+    /// are rare, and the `Result` stays small).
+    fn commit(&self, key: &Key, start: Start, entry: Entry) -> Result<EntryRef, Box<Entry>> {
+        let tags = entry.tags.clone();
+        let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
+        let mut entry = Some(entry);
+        let mut stored = None;
+        self.inner.generations.commit(start, names, || {
+            stored = entry
+                .take()
+                .map(|entry| self.inner.memory.insert(key.as_bytes(), entry));
+        });
+        match (stored, entry) {
+            (Some(stored), _) => Ok(stored),
+            (None, Some(entry)) => Err(Box::new(entry)),
+            (None, None) => unreachable!("the entry is taken only when stored"),
+        }
+    }
+
+    async fn put_remote(&self, key: &Key, entry: &Entry) {
+        if let Some(remote) = &self.inner.remote {
+            let put = remote.put(key.as_bytes(), entry);
+            let _ = self.remote_call("put", put).await;
+        }
+    }
+
+    /// The entry answering `key`, from memory or the remote store.
+    async fn lookup(&self, key: &Key, policy: &Policy, check: Option<&ETag>) -> Option<EntryRef> {
+        let memory = &self.inner.memory;
+        let entry = match memory.get(key.as_bytes()) {
+            Some(entry) => entry,
+            None => self.lookup_remote(key, policy).await?,
+        };
+        // A cheap validator that disagrees with the stored ETag means the
+        // entry describes an old state.
+        if let Some(check) = check
+            && !check.weak_eq(&entry.etag)
+        {
+            memory.remove(key.as_bytes(), None);
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// The remote store's entry under `key`, admitted into memory if it
+    /// could have been stored here and nothing since has invalidated it.
+    async fn lookup_remote(&self, key: &Key, policy: &Policy) -> Option<EntryRef> {
+        let remote = self.inner.remote.as_ref()?;
+        // An invalidation that lands while the remote answer is in flight
+        // must win: the answer enters memory only through the fence.
+        let start = self.inner.generations.start();
+        let entry = self
+            .remote_call("get", remote.get(key.as_bytes()))
+            .await??;
+        let admitted = response::admit_remote(entry, policy, SystemTime::now())
+            .filter(|e| !self.inner.outbox.blocks(key.as_bytes(), &e.tags, &e.etag));
+        let Some(entry) = admitted else {
+            Counters::bump(&self.inner.counters.remote_refused);
+            tracing::debug!(?key, "remote entry refused");
+            return None;
+        };
+        self.commit(key, start, entry).ok()
+    }
+
+    fn answer_filled<B: Body + From<Bytes>>(
+        &self,
+        made: Filled<B>,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B> {
+        match made {
+            Filled::Stored(entry) => self.answer_from_entry(&entry, preconditions, method),
+            Filled::NotStored(entry) => self.answer_from_entry(&entry, preconditions, method),
+            Filled::PassThrough {
+                response,
+                validators,
+            } => self.answer_unstored(response, validators, preconditions, method),
+        }
+    }
+
+    fn answer_from_entry<B: From<Bytes>>(
+        &self,
+        entry: &Entry,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B> {
+        let current = Current::new(Some(&entry.etag), entry.last_modified);
+        match self.evaluate(preconditions, method, current, entry.body.len()) {
+            Outcome::Proceed => response::from_entry(entry),
+            Outcome::NotModified => response::not_modified(&entry.headers),
+            Outcome::PreconditionFailed => response::precondition_failed(),
+        }
+    }
+
+    /// Answers with a response that was not stored, judged by the validators
+    /// its making computed (none for a status other than 200).
+    fn answer_unstored<B: Body + From<Bytes>>(
+        &self,
+        response: Response<B>,
+        validators: Option<Validators>,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B> {
+        let Some(validators) = validators else {
+            return response;
+        };
+        let current = Current::new(Some(&validators.etag), validators.last_modified);
+        let size = response.body().size_hint().exact().unwrap_or(0) as usize;
+        match self.evaluate(preconditions, method, current, size) {
+            Outcome::Proceed => response,
+            Outcome::NotModified => response::not_modified(response.headers()),
+            Outcome::PreconditionFailed => response::precondition_failed(),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+        current: Current<'_>,
+        body_len: usize,
+    ) -> Outcome {
+        if preconditions.is_empty() {
+            return Outcome::Proceed;
+        }
+        let outcome = preconditions.evaluate(method, current);
+        let counters = &self.inner.counters;
+        match outcome {
+            Outcome::NotModified => {
+                Counters::bump(&counters.not_modified);
+                Counters::add(&counters.bytes_saved, body_len as u64);
+            }
+            Outcome::PreconditionFailed => Counters::bump(&counters.precondition_failed),
+            Outcome::Proceed => {}
+        }
+        outcome
+    }
+}
+
+/// What filling a miss made, ready to answer with.
+enum Filled<B> {
+    /// Stored in memory (and handed to waiters).
+    Stored(EntryRef),
+    /// Storable, but not stored: no key, or an invalidation overtook it.
+    NotStored(Entry),
+    /// Not storable: passed through as the handler made it.
+    PassThrough {
+        response: Response<B>,
+        validators: Option<Validators>,
+    },
+}
+
+impl<B> From<Prepared<B>> for Filled<B> {
+    fn from(prepared: Prepared<B>) -> Self {
+        match prepared {
+            Prepared::Storable(entry) => Filled::NotStored(entry),
+            Prepared::Unstorable {
+                response,
+                validators,
+            } => Filled::PassThrough {
+                response,
+                validators,
+            },
+        }
+    }
+}
+
+/// The policy's literal tags followed by the request's own.
+fn all_tags(policy: &Policy, tags: Vec<String>) -> Vec<Arc<str>> {
+    let mut all = Vec::with_capacity(policy.tags().len() + tags.len());
+    all.extend(policy.tags().iter().cloned());
+    all.extend(tags.into_iter().map(Arc::from));
+    all
+}
