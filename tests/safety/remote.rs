@@ -242,3 +242,27 @@ fn entry_arithmetic_never_overflows() {
     assert_eq!(entry.expires_at(), None);
     assert!(entry.remaining_ttl(SystemTime::now()) > Duration::from_secs(1 << 40));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_store_costs_a_miss_one_store_timeout_not_two() {
+    let store = FakeStore::default();
+    *store.delay.lock().unwrap() = Duration::from_secs(10);
+    let cache = Cache::builder()
+        .store(store.clone())
+        .store_timeout(Duration::from_millis(100))
+        .build();
+    let state = App {
+        version: Arc::new(AtomicU64::new(1)),
+        ..App::default()
+    };
+    let app = Router::new()
+        .route("/doc", get(doc))
+        .with_state(state.clone())
+        .layer(Extension(cache.clone()));
+    let started = tokio::time::Instant::now();
+    let reply = send(&app, request("/doc", &[])).await;
+    assert_eq!(reply.body, "v1");
+    // The lookup waited out the timeout; the put had nothing left to wait.
+    assert_eq!(started.elapsed(), Duration::from_millis(100));
+    assert_eq!(cache.stats().store_errors, 2);
+}

@@ -81,6 +81,9 @@ pub struct FakeStore {
     pub gets_held: Arc<tokio::sync::Notify>,
     /// When set, `remove_tags` waits for `release_removes` before acting.
     pub hold_removes: Arc<AtomicBool>,
+    /// How long every `get` and `put` takes (a frozen store: longer than
+    /// the cache's store timeout).
+    pub delay: Arc<std::sync::Mutex<Duration>>,
     pub release_removes: Arc<tokio::sync::Notify>,
     pub removes_held: Arc<tokio::sync::Notify>,
 }
@@ -97,6 +100,13 @@ impl FakeStore {
         Ok(())
     }
 
+    async fn wait(&self) {
+        let delay = *self.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap().len()
     }
@@ -105,6 +115,7 @@ impl FakeStore {
 impl Store for FakeStore {
     fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>> {
         Box::pin(async move {
+            self.wait().await;
             self.check()?;
             let entry = self.entries.lock().unwrap().get(key).cloned();
             if self.hold_gets.load(Ordering::SeqCst) {
@@ -117,6 +128,7 @@ impl Store for FakeStore {
 
     fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            self.wait().await;
             self.check()?;
             self.entries
                 .lock()

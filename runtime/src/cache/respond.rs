@@ -23,6 +23,7 @@ use tracing::Instrument;
 use super::Cache;
 use super::flight::{self, Role, State};
 use super::generation::Start;
+use super::remote::StoreBudget;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
 use crate::stats::Counters;
@@ -87,8 +88,9 @@ impl Cache {
             .then(|| Key::of(policy, &request, known_vary))
             .filter(|key| key.len() <= self.inner.max_key_bytes);
 
+        let mut budget = self.store_budget();
         if let Some(key) = &key
-            && let Some(entry) = self.lookup(key, policy, check.as_ref()).await
+            && let Some(entry) = self.lookup(key, policy, check.as_ref(), &mut budget).await
         {
             Counters::bump(&counters.hits);
             return self.answer_from_entry(&entry, &preconditions, method);
@@ -111,7 +113,7 @@ impl Cache {
         let Some(key) = key else {
             Counters::bump(&counters.bypassed);
             return self
-                .run_alone(None, &stamp, fill, &preconditions, method)
+                .run_alone(None, &stamp, fill, budget, &preconditions, method)
                 .await;
         };
 
@@ -125,6 +127,7 @@ impl Cache {
                     known_vary,
                     leader,
                     fill,
+                    budget,
                 );
                 self.answer_led(fill, &preconditions, method).await
             }
@@ -132,7 +135,7 @@ impl Cache {
                 Some(entry) => self.answer_from_entry(&entry, &preconditions, method),
                 // The leader's response was not for sharing: make our own.
                 None => {
-                    self.run_alone(Some(&key), &stamp, fill, &preconditions, method)
+                    self.run_alone(Some(&key), &stamp, fill, budget, &preconditions, method)
                         .await
                 }
             },
@@ -210,6 +213,7 @@ impl Cache {
         key: Option<&Key>,
         stamp: &Stamp<'_>,
         fill: F,
+        budget: StoreBudget,
         preconditions: &Preconditions<'_>,
         method: &Method,
     ) -> Response<B>
@@ -221,7 +225,7 @@ impl Cache {
         let start = self.inner.generations.start();
         let prepared = stamp.finish(fill.await).await;
         let made = match (prepared, key) {
-            (Prepared::Storable(entry), Some(key)) => self.store(key, start, entry).await,
+            (Prepared::Storable(entry), Some(key)) => self.store(key, start, entry, budget).await,
             (prepared, _) => Filled::from(prepared),
         };
         self.answer_filled(made, preconditions, method)
@@ -239,6 +243,7 @@ impl Cache {
         known_vary: usize,
         mut leader: flight::LeaderGuard,
         fill: F,
+        budget: StoreBudget,
     ) -> Filled<B>
     where
         B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
@@ -265,7 +270,7 @@ impl Cache {
             // for the network.
             leader.stored(entry.clone());
             drop(leader);
-            self.put_remote(&key, entry).await;
+            self.put_remote(&key, entry, budget).await;
         }
         made
     }
@@ -296,10 +301,16 @@ impl Cache {
 
     /// Stores a storable entry made under `key` since `start`: memory
     /// through the fence, then the remote store.
-    async fn store<B>(&self, key: &Key, start: Start, entry: Entry) -> Filled<B> {
+    async fn store<B>(
+        &self,
+        key: &Key,
+        start: Start,
+        entry: Entry,
+        budget: StoreBudget,
+    ) -> Filled<B> {
         let made = self.store_fresh(key, start, entry);
         if let Filled::Stored(entry) = &made {
-            self.put_remote(key, entry).await;
+            self.put_remote(key, entry, budget).await;
         }
         made
     }
@@ -341,19 +352,27 @@ impl Cache {
         }
     }
 
-    async fn put_remote(&self, key: &Key, entry: &Entry) {
+    /// Puts a stored entry into the remote store, in what is left of the
+    /// request's store time.
+    async fn put_remote(&self, key: &Key, entry: &Entry, mut budget: StoreBudget) {
         if let Some(remote) = &self.inner.remote {
             let put = remote.put(key.as_bytes(), entry);
-            let _ = self.remote_call("put", put).await;
+            let _ = self.remote_call_within("put", put, &mut budget).await;
         }
     }
 
     /// The entry answering `key`, from memory or the remote store.
-    async fn lookup(&self, key: &Key, policy: &Policy, check: Option<&ETag>) -> Option<EntryRef> {
+    async fn lookup(
+        &self,
+        key: &Key,
+        policy: &Policy,
+        check: Option<&ETag>,
+        budget: &mut StoreBudget,
+    ) -> Option<EntryRef> {
         let memory = &self.inner.memory;
         let entry = match memory.get(key.as_bytes()) {
             Some(entry) => entry,
-            None => self.lookup_remote(key, policy).await?,
+            None => self.lookup_remote(key, policy, budget).await?,
         };
         // A cheap validator that disagrees with the stored ETag means the
         // entry describes an old state.
@@ -368,13 +387,18 @@ impl Cache {
 
     /// The remote store's entry under `key`, admitted into memory if it
     /// could have been stored here and nothing since has invalidated it.
-    async fn lookup_remote(&self, key: &Key, policy: &Policy) -> Option<EntryRef> {
+    async fn lookup_remote(
+        &self,
+        key: &Key,
+        policy: &Policy,
+        budget: &mut StoreBudget,
+    ) -> Option<EntryRef> {
         let remote = self.inner.remote.as_ref()?;
         // An invalidation that lands while the remote answer is in flight
         // must win: the answer enters memory only through the fence.
         let start = self.inner.generations.start();
         let entry = self
-            .remote_call("get", remote.get(key.as_bytes()))
+            .remote_call_within("get", remote.get(key.as_bytes()), budget)
             .await??;
         let admitted = response::admit_remote(entry, policy, SystemTime::now())
             .filter(|e| !self.inner.outbox.blocks(key.as_bytes(), &e.tags, &e.etag));
