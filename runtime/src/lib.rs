@@ -25,6 +25,8 @@ pub mod conditional;
 pub mod etag;
 mod event;
 mod key;
+#[cfg(feature = "axum")]
+mod layer;
 mod policy;
 mod request;
 mod response;
@@ -47,6 +49,8 @@ pub use conditional::{Outcome, Preconditions};
 pub use etag::{Collection, ETag, Identified, Timestamp, UpdatedAt};
 pub use event::Event;
 pub use key::{Key, KeyBuilder};
+#[cfg(feature = "axum")]
+pub use layer::{CacheLayer, CacheService};
 pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder};
 pub use request::RequestHead;
 pub use response::Fresh;

@@ -36,6 +36,8 @@ pub struct Fresh<B> {
     pub(crate) response: Response<B>,
     pub(crate) etag: Option<ETag>,
     pub(crate) last_modified: Option<SystemTime>,
+    /// The ETag is one the response already carried, sent as it is.
+    pub(crate) etag_as_sent: bool,
 }
 
 impl<B> Fresh<B> {
@@ -45,12 +47,22 @@ impl<B> Fresh<B> {
             response,
             etag: None,
             last_modified: None,
+            etag_as_sent: false,
         }
     }
 
     /// Sets the ETag (weak or strong as the policy says).
     pub fn with_etag(mut self, etag: ETag) -> Self {
         self.etag = Some(etag);
+        self
+    }
+
+    /// Keeps `etag`, which the response already carries, exactly as it is,
+    /// weak or strong, whatever the policy says: the validator of a service
+    /// that made its own (a handler, `ServeDir`).
+    pub fn with_etag_as_sent(mut self, etag: ETag) -> Self {
+        self.etag = Some(etag);
+        self.etag_as_sent = true;
         self
     }
 
@@ -130,6 +142,7 @@ impl Stamp<'_> {
             response,
             etag,
             last_modified,
+            etag_as_sent,
         } = fresh;
         let (mut parts, body) = response.into_parts();
         // Only a 200 gets validators and a place in the store: a cached error
@@ -158,7 +171,11 @@ impl Stamp<'_> {
                 return Prepared::unstorable(Response::from_parts(parts, body));
             }
         };
-        let etag = etag.with_weak(!self.policy.is_strong());
+        let etag = if etag_as_sent && self.check.is_none() {
+            etag
+        } else {
+            etag.with_weak(!self.policy.is_strong())
+        };
         // A Last-Modified the handler set itself is what the client sees,
         // so it is the date preconditions are judged by, stored or not.
         let last_modified = match parts.headers.get(header::LAST_MODIFIED) {
