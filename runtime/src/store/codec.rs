@@ -191,12 +191,15 @@ fn put_time(out: &mut Vec<u8>, time: SystemTime) {
             after.subsec_nanos(),
         ),
         Err(before) => {
+            // Whole seconds towards the past, plus a positive fraction; the
+            // earliest time a decoder accepts (`i64::MIN` seconds) must
+            // encode to itself, so the negation is done unsigned.
             let before = before.duration();
-            let secs = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
-            match before.subsec_nanos() {
-                0 => (-secs, 0),
-                n => (-secs - 1, 1_000_000_000 - n),
-            }
+            let (secs, nanos) = match before.subsec_nanos() {
+                0 => (before.as_secs(), 0),
+                n => (before.as_secs().saturating_add(1), 1_000_000_000 - n),
+            };
+            (0i64.checked_sub_unsigned(secs).unwrap_or(i64::MIN), nanos)
         }
     };
     put_varint(out, ((secs << 1) ^ (secs >> 63)) as u64);
@@ -294,6 +297,21 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `store_codec` fuzz target: the earliest time a decoder
+    /// accepts, `i64::MIN` seconds before the epoch, was encoded one second
+    /// later, so an entry read back from a store did not round-trip.
+    #[test]
+    fn the_earliest_decodable_time_round_trips() {
+        let earliest = UNIX_EPOCH - Duration::from_secs(1 << 63);
+        let mut out = Vec::new();
+        put_time(&mut out, earliest);
+        let mut reader = Reader {
+            bytes: &out,
+            pos: 0,
+        };
+        assert_eq!(reader.time().unwrap(), earliest);
+    }
 
     #[test]
     fn varints_round_trip_at_the_edges() {
