@@ -39,3 +39,9 @@ fi
 # --- tests -------------------------------------------------------------------
 # --no-fail-fast: one failing test binary does not hide the others.
 cargo test --workspace --all-features --no-fail-fast
+
+# --- model checks ---------------------------------------------------------------
+# The invalidation fence over every interleaving (loom), in a target dir of its
+# own: the cfg flag would otherwise rebuild everything above.
+RUSTFLAGS="--cfg cached_etag_loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p cached-etag-runtime --lib loom

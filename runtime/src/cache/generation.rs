@@ -12,18 +12,50 @@
 //! sees the stamp (and discards itself).
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use sync::{AtomicU64, Ordering, RwLock};
 
+#[cfg(not(cached_etag_loom))]
 const SLOTS: usize = 4096;
+// Two slots keep the model small and still let names collide.
+#[cfg(cached_etag_loom)]
+const SLOTS: usize = 2;
+
+/// The primitives the fence is made of: the real ones, or loom's when the
+/// model below is checked (`--cfg cached_etag_loom`).
+mod sync {
+    #[cfg(cached_etag_loom)]
+    pub(super) use loom::sync::atomic::{AtomicU64, Ordering};
+    #[cfg(not(cached_etag_loom))]
+    pub(super) use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[cfg(not(cached_etag_loom))]
+    pub(super) type RwLock = parking_lot::RwLock<()>;
+
+    #[cfg(cached_etag_loom)]
+    #[derive(Debug)]
+    pub(super) struct RwLock(loom::sync::RwLock<()>);
+
+    #[cfg(cached_etag_loom)]
+    impl RwLock {
+        pub(super) fn new(value: ()) -> Self {
+            RwLock(loom::sync::RwLock::new(value))
+        }
+        pub(super) fn read(&self) -> loom::sync::RwLockReadGuard<'_, ()> {
+            self.0.read().expect("never poisoned")
+        }
+        pub(super) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, ()> {
+            self.0.write().expect("never poisoned")
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Generations {
     epoch: AtomicU64,
     cleared: AtomicU64,
     slots: Box<[AtomicU64]>,
-    fence: RwLock<()>,
+    fence: RwLock,
 }
 
 /// A fill's snapshot of the epoch.
@@ -121,5 +153,81 @@ mod tests {
         let start = g.start();
         g.bump_all();
         assert!(!g.commit(start, [b"x".as_slice()], || ()));
+    }
+}
+
+/// Model checks of the fence with loom, over every interleaving of a fill
+/// and an invalidation: `RUSTFLAGS="--cfg cached_etag_loom" cargo test -p
+/// cached-etag-runtime --lib loom` (a target dir of its own keeps the usual
+/// build cached).
+#[cfg(all(test, cached_etag_loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::{Arc, Mutex};
+
+    /// A fill commits into "memory" while an invalidation of its name
+    /// stamps and then removes from it. Whatever the interleaving, an
+    /// invalidation that began after the fill began leaves nothing behind.
+    #[test]
+    fn no_entry_outlives_an_invalidation_that_began_after_its_fill() {
+        loom::model(|| {
+            let g = Arc::new(Generations::default());
+            let memory = Arc::new(Mutex::new(false));
+            // The fill's start is taken first, so the invalidation began
+            // after it.
+            let start = g.start();
+            let fill = {
+                let (g, memory) = (g.clone(), memory.clone());
+                loom::thread::spawn(move || {
+                    g.commit(start, [b"doc".as_slice()], || {
+                        *memory.lock().unwrap() = true
+                    })
+                })
+            };
+            g.bump([b"doc".as_slice()]);
+            *memory.lock().unwrap() = false;
+            fill.join().unwrap();
+            assert!(!*memory.lock().unwrap(), "an overtaken fill is readable");
+        });
+    }
+
+    /// A clear overtakes every fill that began before it.
+    #[test]
+    fn a_clear_overtakes_every_earlier_fill() {
+        loom::model(|| {
+            let g = Arc::new(Generations::default());
+            let memory = Arc::new(Mutex::new(0u8));
+            let start = g.start();
+            let fills: Vec<_> = [b"a".as_slice(), b"b".as_slice()]
+                .into_iter()
+                .map(|name| {
+                    let (g, memory) = (g.clone(), memory.clone());
+                    loom::thread::spawn(move || {
+                        g.commit(start, [name], || *memory.lock().unwrap() += 1)
+                    })
+                })
+                .collect();
+            g.bump_all();
+            *memory.lock().unwrap() = 0;
+            for fill in fills {
+                fill.join().unwrap();
+            }
+            assert_eq!(*memory.lock().unwrap(), 0);
+        });
+    }
+
+    /// A fill that began after the invalidation finished commits.
+    #[test]
+    fn a_fill_after_an_invalidation_commits() {
+        loom::model(|| {
+            let g = Arc::new(Generations::default());
+            let invalidation = {
+                let g = g.clone();
+                loom::thread::spawn(move || g.bump([b"doc".as_slice()]))
+            };
+            invalidation.join().unwrap();
+            let start = g.start();
+            assert!(g.commit(start, [b"doc".as_slice()], || ()));
+        });
     }
 }
