@@ -15,6 +15,7 @@ mod bus;
 mod flight;
 mod generation;
 mod outbox;
+mod puts;
 mod remote;
 mod respond;
 
@@ -73,6 +74,7 @@ struct Inner {
     flights: Arc<Flights>,
     generations: Generations,
     outbox: Outbox,
+    puts: puts::Puts,
     counters: Counters,
 }
 
@@ -201,6 +203,7 @@ impl CacheBuilder {
                 flights: Arc::default(),
                 generations: Generations::default(),
                 outbox: Outbox::default(),
+                puts: puts::Puts::default(),
                 counters: Counters::default(),
             }),
         }
@@ -347,6 +350,7 @@ impl Cache {
     fn invalidate_locally(&self, invalidation: &Invalidation) -> Removed {
         let generations = &self.inner.generations;
         let memory = &self.inner.memory;
+        self.inner.puts.doom(invalidation);
         match invalidation {
             Invalidation::Key { key, keep } => {
                 generations.bump([key.as_bytes()]);

@@ -266,3 +266,40 @@ async fn a_frozen_store_costs_a_miss_one_store_timeout_not_two() {
     assert_eq!(started.elapsed(), Duration::from_millis(100));
     assert_eq!(cache.stats().store_errors, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_overtaken_by_an_invalidation_never_serves_the_old_state() {
+    let store = FakeStore::default();
+    let cache = Cache::builder()
+        .store(store.clone())
+        .store_timeout(Duration::from_secs(5))
+        .build();
+    let state = App {
+        version: Arc::new(AtomicU64::new(1)),
+        ..App::default()
+    };
+    let app = Router::new()
+        .route("/doc", get(doc))
+        .with_state(state.clone())
+        .layer(Extension(cache.clone()));
+    // The fill of version 1 is in memory; its put to the store is held.
+    store.hold_puts.store(true, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, request("/doc", &[])).await }
+    });
+    store.puts_held.notified().await;
+    // The data changes and the change is invalidated while the put is out.
+    state.version.store(2, Ordering::SeqCst);
+    cache.invalidate_tag("doc").await;
+    // Then the put lands, writing version 1 into the store.
+    store.hold_puts.store(false, Ordering::SeqCst);
+    store.release_puts.notify_one();
+    assert_eq!(first.await.unwrap().body, "v1");
+    // The invalidation completed before this read began: never version 1.
+    assert_eq!(
+        send(&app, request("/doc", &[])).await.body,
+        "v2",
+        "a late put brought the old state back"
+    );
+}

@@ -81,6 +81,10 @@ pub struct FakeStore {
     pub gets_held: Arc<tokio::sync::Notify>,
     /// When set, `remove_tags` waits for `release_removes` before acting.
     pub hold_removes: Arc<AtomicBool>,
+    /// When set, `put` waits for `release_puts` before acting.
+    pub hold_puts: Arc<AtomicBool>,
+    pub release_puts: Arc<tokio::sync::Notify>,
+    pub puts_held: Arc<tokio::sync::Notify>,
     /// How long every `get` and `put` takes (a frozen store: longer than
     /// the cache's store timeout).
     pub delay: Arc<std::sync::Mutex<Duration>>,
@@ -129,6 +133,10 @@ impl Store for FakeStore {
     fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.wait().await;
+            if self.hold_puts.load(Ordering::SeqCst) {
+                self.puts_held.notify_one();
+                self.release_puts.notified().await;
+            }
             self.check()?;
             self.entries
                 .lock()

@@ -23,6 +23,7 @@ use tracing::Instrument;
 use super::Cache;
 use super::flight::{self, Role, State};
 use super::generation::Start;
+use super::outbox::Invalidation;
 use super::remote::StoreBudget;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
@@ -318,7 +319,7 @@ impl Cache {
     /// Commits a response this instance made, and counts what came of it.
     fn store_fresh<B>(&self, key: &Key, start: Start, entry: Entry) -> Filled<B> {
         let counters = &self.inner.counters;
-        match self.commit(key, start, entry) {
+        match self.commit(key, start, entry, true) {
             Ok(stored) => {
                 Counters::bump(&counters.stores);
                 Filled::Stored(stored)
@@ -335,7 +336,15 @@ impl Cache {
     /// remote store: unless an invalidation of its key or one of its tags
     /// began after `start`. A refused entry is handed back (boxed: refusals
     /// are rare, and the `Result` stays small).
-    fn commit(&self, key: &Key, start: Start, entry: Entry) -> Result<EntryRef, Box<Entry>> {
+    /// With `then_put`, the remote put that follows is registered under the
+    /// same fence ([`puts`](super::puts)).
+    fn commit(
+        &self,
+        key: &Key,
+        start: Start,
+        entry: Entry,
+        then_put: bool,
+    ) -> Result<EntryRef, Box<Entry>> {
         let tags = entry.tags.clone();
         let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
         let mut entry = Some(entry);
@@ -344,6 +353,9 @@ impl Cache {
             stored = entry
                 .take()
                 .map(|entry| self.inner.memory.insert(key.as_bytes(), entry));
+            if then_put && self.inner.remote.is_some() {
+                self.inner.puts.begin(key, &tags);
+            }
         });
         match (stored, entry) {
             (Some(stored), _) => Ok(stored),
@@ -353,12 +365,36 @@ impl Cache {
     }
 
     /// Puts a stored entry into the remote store, in what is left of the
-    /// request's store time.
+    /// request's store time. The put was registered when its entry was
+    /// committed; one that an invalidation overtook meanwhile is undone (see
+    /// [`puts`](super::puts)), in a task of its own if this future is
+    /// dropped first.
     async fn put_remote(&self, key: &Key, entry: &Entry, mut budget: StoreBudget) {
-        if let Some(remote) = &self.inner.remote {
-            let put = remote.put(key.as_bytes(), entry);
-            let _ = self.remote_call_within("put", put, &mut budget).await;
+        let Some(remote) = &self.inner.remote else {
+            return;
+        };
+        let mut registered = Registered {
+            cache: Some(self.clone()),
+            key,
+        };
+        let put = remote.put(key.as_bytes(), entry);
+        let _ = self.remote_call_within("put", put, &mut budget).await;
+        registered.cache = None;
+        if self.inner.puts.end(key) {
+            self.undo_put(key.clone()).await;
         }
+    }
+
+    /// Invalidates `key` again after an overtaken put, then lets remote
+    /// reads of it through.
+    async fn undo_put(&self, key: Key) {
+        tracing::debug!(?key, "put overtaken by an invalidation; undoing it");
+        let again = Invalidation::Key {
+            key: key.clone(),
+            keep: None,
+        };
+        self.invalidate_everywhere(again).await;
+        self.inner.puts.settle(&key);
     }
 
     /// The entry answering `key`, from memory or the remote store.
@@ -400,14 +436,16 @@ impl Cache {
         let entry = self
             .remote_call_within("get", remote.get(key.as_bytes()), budget)
             .await??;
-        let admitted = response::admit_remote(entry, policy, SystemTime::now())
-            .filter(|e| !self.inner.outbox.blocks(key.as_bytes(), &e.tags, &e.etag));
+        let admitted = response::admit_remote(entry, policy, SystemTime::now()).filter(|e| {
+            !self.inner.outbox.blocks(key.as_bytes(), &e.tags, &e.etag)
+                && !self.inner.puts.blocks(key)
+        });
         let Some(entry) = admitted else {
             Counters::bump(&self.inner.counters.remote_refused);
             tracing::debug!(?key, "remote entry refused");
             return None;
         };
-        self.commit(key, start, entry).ok()
+        self.commit(key, start, entry, false).ok()
     }
 
     fn answer_filled<B: Body + From<Bytes>>(
@@ -519,4 +557,22 @@ fn all_tags(policy: &Policy, tags: Vec<String>) -> Vec<Arc<str>> {
     all.extend(policy.tags().iter().cloned());
     all.extend(tags.into_iter().map(Arc::from));
     all
+}
+
+/// A registered put whose future may be dropped before it returns: then
+/// the registration ends here, and an overtaken put is undone in a task.
+struct Registered<'a> {
+    cache: Option<Cache>,
+    key: &'a Key,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if let Some(cache) = self.cache.take()
+            && cache.inner.puts.end(self.key)
+        {
+            let key = self.key.clone();
+            tokio::spawn(async move { cache.undo_put(key).await });
+        }
+    }
 }
