@@ -37,7 +37,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use cached_etag_macros::{Resource, cached_etag};
+pub use cached_etag_macros::{Resource, cached_etag, invalidates};
 pub use cached_etag_runtime::*;
 
 #[doc(hidden)]

@@ -12,6 +12,7 @@ mod derive;
 mod duration;
 mod expand;
 mod handler;
+mod invalidates;
 mod model;
 mod template;
 
@@ -102,6 +103,37 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn cached_etag(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(args.into(), item.into()).into()
+}
+
+/// Invalidates tags after a write handler's 2xx response, before the
+/// response is sent.
+///
+/// ```rust,ignore
+/// use cached_etag::invalidates;
+///
+/// #[invalidates("camera:{id}", "cameras:list")]
+/// async fn put_camera(Path(id): Path<i64>, guard: WriteGuard, ...) -> Result<Response, AppError> {
+///     ...
+/// }
+/// ```
+///
+/// Each argument is a tag, literal or a template over the names the
+/// handler's argument patterns bind, as in `tags(...)` on a read. When the
+/// handler's response is a 2xx, the tags are invalidated with the response's
+/// `ETag` (if it carries one) as the version to keep, so entries already
+/// showing the new version stay; after any other status nothing is
+/// invalidated. The invalidation is `Cache::apply`: it reaches the remote
+/// store and the other instances, and completes before the response is sent.
+///
+/// `cache = expr` names the `Cache` (default: the request's
+/// `Extension<Cache>`, else the process-wide default), `crate = path` the
+/// `cached-etag` crate for re-exporters. Unknown names in templates, empty
+/// or non-string tags, no tags at all, and a handler that is not a plain
+/// `async fn` are compile errors at the offending token; the function is
+/// still emitted beside them.
+#[proc_macro_attribute]
+pub fn invalidates(args: TokenStream, item: TokenStream) -> TokenStream {
+    invalidates::attribute(args.into(), item.into()).into()
 }
 
 /// Implements the ETag style traits of a struct from its fields.
