@@ -9,6 +9,8 @@
 //! `#[invalidates(...)]` expands to one call of [`invalidate_after_write`];
 //! hand-written handlers call it themselves.
 
+use std::future::Future;
+
 use http::Response;
 use http::header::ETAG;
 
@@ -32,24 +34,31 @@ use crate::{Cache, ETag, Event, Removed};
 /// assert!(invalidate_after_write(&cache, ["camera:7"], &response).await.is_none());
 /// # }
 /// ```
-pub async fn invalidate_after_write<B, I, T>(
+///
+/// The future borrows neither the cache nor the response (an axum body is
+/// not `Sync`), so a handler can hold it across its own awaits.
+pub fn invalidate_after_write<B, I, T>(
     cache: &Cache,
     tags: I,
     response: &Response<B>,
-) -> Option<Removed>
+) -> impl Future<Output = Option<Removed>> + Send + use<B, I, T>
 where
     I: IntoIterator<Item = T>,
     T: Into<String>,
 {
-    let event = written(tags, response)?;
-    let removed = cache.apply(&event).await;
-    tracing::debug!(
-        ?event,
-        removed = removed.removed,
-        skipped = removed.skipped,
-        "write invalidated"
-    );
-    Some(removed)
+    let event = written(tags, response);
+    let cache = event.is_some().then(|| cache.clone());
+    async move {
+        let (event, cache) = (event?, cache?);
+        let removed = cache.apply(&event).await;
+        tracing::debug!(
+            ?event,
+            removed = removed.removed,
+            skipped = removed.skipped,
+            "write invalidated"
+        );
+        Some(removed)
+    }
 }
 
 /// The event a write's response stands for, if it succeeded.

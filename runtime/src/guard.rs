@@ -7,7 +7,8 @@
 //!
 //! The guard never answers on its own: the handler loads the resource first
 //! and calls [`WriteGuard::check`] (or [`check_missing`](WriteGuard::check_missing)
-//! when it would create it), so a 404, 401 or 403 the handler decides always
+//! when it would create it, [`check_not_found`](WriteGuard::check_not_found)
+//! before its 404), so a 404, 401 or 403 the handler decides always
 //! comes before a precondition status (RFC 9110 §13.2.1). The evaluation
 //! itself is [`Preconditions::evaluate`]; this module only keeps the fields
 //! past the extractor and turns the outcome into a response.
@@ -55,7 +56,12 @@ impl WriteGuard {
     /// The preconditions of a request with this method and these headers.
     pub fn new(method: &Method, headers: &HeaderMap) -> Self {
         let mut fields = HeaderMap::new();
-        for name in [IF_MATCH, IF_NONE_MATCH, IF_UNMODIFIED_SINCE, IF_MODIFIED_SINCE] {
+        for name in [
+            IF_MATCH,
+            IF_NONE_MATCH,
+            IF_UNMODIFIED_SINCE,
+            IF_MODIFIED_SINCE,
+        ] {
             for value in headers.get_all(&name) {
                 fields.append(name.clone(), value.clone());
             }
@@ -95,6 +101,35 @@ impl WriteGuard {
     /// §13.1.1, §13.1.2).
     pub fn check_missing(&self) -> Result<(), PreconditionError> {
         self.check_current(Current::missing())
+    }
+
+    /// For a write the handler refuses because the resource does not exist
+    /// (its 404): `If-Match: *` asked for an existing representation and
+    /// gets 412 (RFC 9110 §13.1.1); anything else, even a missing required
+    /// precondition, leaves the answer to the handler (§13.2.1: the
+    /// preconditions are ignored when the request would fail without them).
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, Method, header::IF_MATCH};
+    /// use cached_etag_runtime::WriteGuard;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(IF_MATCH, HeaderValue::from_static("\"7\""));
+    /// assert!(WriteGuard::new(&Method::DELETE, &headers).check_not_found().is_ok());
+    /// headers.insert(IF_MATCH, HeaderValue::from_static("*"));
+    /// assert!(WriteGuard::new(&Method::DELETE, &headers).check_not_found().is_err());
+    /// ```
+    pub fn check_not_found(&self) -> Result<(), PreconditionError> {
+        let any = self
+            .fields
+            .get_all(IF_MATCH)
+            .iter()
+            .any(|value| value.as_bytes().trim_ascii() == b"*");
+        if any {
+            Err(PreconditionError::Failed { current: None })
+        } else {
+            Ok(())
+        }
     }
 
     /// Checks the preconditions against `current`.

@@ -43,10 +43,8 @@ impl Args {
             match item {
                 NestedMeta::Lit(Lit::Str(tag)) => tags.push(tag),
                 NestedMeta::Lit(other) => errors.push(
-                    Error::custom(
-                        "expected a tag as a string literal, as in \"camera:{id}\"",
-                    )
-                    .with_span(&other),
+                    Error::custom("expected a tag as a string literal, as in \"camera:{id}\"")
+                        .with_span(&other),
                 ),
                 meta => metas.push(meta),
             }

@@ -35,8 +35,10 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     let krate = &model.krate;
     let item = &model.handler.item;
     let mut sig = item.sig.clone();
-    sig.inputs
-        .insert(0, syn::parse_quote!(#request: #krate::__private::WriteCache));
+    sig.inputs.insert(
+        0,
+        syn::parse_quote!(#request: #krate::__private::WriteCache),
+    );
     sig.output = syn::parse_quote!(-> #krate::__private::Response);
     let (attrs, vis, body) = (&item.attrs, &item.vis, &item.block);
     let literal = &model.tags;

@@ -87,7 +87,8 @@ mod tests {
 
     use super::*;
 
-    const HANDLER: &str = "async fn put(Path(id): Path<i64>, State(db): State<Db>) -> StatusCode { todo!() }";
+    const HANDLER: &str =
+        "async fn put(Path(id): Path<i64>, State(db): State<Db>) -> StatusCode { todo!() }";
 
     fn messages(args: TokenStream, item: &str) -> Vec<String> {
         match Model::parse(args, item.parse().unwrap()) {
@@ -98,8 +99,11 @@ mod tests {
 
     #[test]
     fn tags_split_into_literal_and_templated() {
-        let model = Model::parse(quote!("cameras:list", "camera:{id}"), HANDLER.parse().unwrap())
-            .unwrap();
+        let model = Model::parse(
+            quote!("cameras:list", "camera:{id}"),
+            HANDLER.parse().unwrap(),
+        )
+        .unwrap();
         assert_eq!(model.tags[0].value(), "cameras:list");
         assert_eq!(model.templated_tags[0].value(), "camera:{id}");
     }
@@ -114,13 +118,20 @@ mod tests {
         assert!(errors.iter().any(|e| e.contains("did you mean `{id}`")));
         assert!(errors.iter().any(|e| e.contains("a tag cannot be empty")));
         assert!(errors.iter().any(|e| e.contains("string literal")));
-        assert!(errors.iter().any(|e| e.starts_with("a write handler must be an `async fn`")));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("a write handler must be an `async fn`"))
+        );
     }
 
     #[test]
     fn tags_are_required_and_items_must_be_functions() {
         assert_eq!(messages(quote!(), HANDLER).len(), 1);
         let errors = messages(quote!("a"), "struct S;");
-        assert!(errors[0].contains("this item is not a function"), "{errors:?}");
+        assert!(
+            errors[0].contains("this item is not a function"),
+            "{errors:?}"
+        );
     }
 }
