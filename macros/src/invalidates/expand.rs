@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Ident;
 
-use super::model::Model;
+use super::model::{Model, Tag};
 
 /// Parses, checks and expands; on any error, the item as written followed
 /// by every error.
@@ -41,8 +41,10 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     );
     sig.output = syn::parse_quote!(-> #krate::__private::Response);
     let (attrs, vis, body) = (&item.attrs, &item.vis, &item.block);
-    let literal = &model.tags;
-    let templated = &model.templated_tags;
+    let tag_values = model.tags.iter().map(|tag| match tag {
+        Tag::Literal(text) => quote!(#ce::String::from(#text)),
+        Tag::Template(template) => quote!(#ce::format!(#template)),
+    });
     let cache = model.cache.as_ref().map(|cache| {
         quote! {
             let #request = #request.with_cache(#cache);
@@ -69,10 +71,7 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
         #(#attrs)*
         #vis #sig {
             use #krate::__private as #ce;
-            let #tags = [
-                #(#ce::String::from(#literal),)*
-                #(#ce::format!(#templated),)*
-            ];
+            let #tags = [#(#tag_values),*];
             #cache
             #value
             #request.after(#tags, #output).await

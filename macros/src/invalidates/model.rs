@@ -12,6 +12,15 @@ use super::args::Args;
 use crate::args::Strings;
 use crate::handler::Handler;
 
+/// One tag, checked.
+#[derive(Debug)]
+pub(crate) enum Tag {
+    /// No placeholder: the tag, unescaped.
+    Literal(LitStr),
+    /// Placeholders over bound names: the user's literal, for `format!`.
+    Template(LitStr),
+}
+
 /// Everything the expansion needs, checked.
 #[derive(Debug)]
 pub(crate) struct Model {
@@ -19,10 +28,8 @@ pub(crate) struct Model {
     pub handler: Handler,
     /// `crate = ...`, or `::cached_etag`.
     pub krate: syn::Path,
-    /// Tags without placeholders, unescaped.
-    pub tags: Vec<LitStr>,
-    /// Tags with placeholders, as the user's literals, for `format!`.
-    pub templated_tags: Vec<LitStr>,
+    /// The tags, in the order written.
+    pub tags: Vec<Tag>,
     /// `cache = ...`.
     pub cache: Option<Expr>,
 }
@@ -58,15 +65,23 @@ impl Model {
             );
         }
         let model = handler.map(|handler| {
-            let (tags, templated_tags) =
-                crate::model::split_tags(Strings(args.tags), &handler, &mut errors);
+            // One at a time, so that the order written is the order sent.
+            let tags = args
+                .tags
+                .into_iter()
+                .flat_map(|tag| {
+                    let (literal, templated) =
+                        crate::model::split_tags(Strings(vec![tag]), &handler, &mut errors);
+                    let literal = literal.into_iter().map(Tag::Literal);
+                    literal.chain(templated.into_iter().map(Tag::Template))
+                })
+                .collect();
             Model {
                 krate: args
                     .named
                     .krate
                     .unwrap_or_else(|| syn::parse_quote!(::cached_etag)),
                 tags,
-                templated_tags,
                 cache: args.named.cache.map(|cache| cache.0),
                 handler,
             }
@@ -104,8 +119,11 @@ mod tests {
             HANDLER.parse().unwrap(),
         )
         .unwrap();
-        assert_eq!(model.tags[0].value(), "cameras:list");
-        assert_eq!(model.templated_tags[0].value(), "camera:{id}");
+        let [Tag::Literal(list), Tag::Template(camera)] = &model.tags[..] else {
+            panic!("{:?}", model.tags);
+        };
+        assert_eq!(list.value(), "cameras:list");
+        assert_eq!(camera.value(), "camera:{id}");
     }
 
     #[test]
