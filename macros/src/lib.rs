@@ -1,4 +1,5 @@
-//! The `#[cached_etag]` attribute and `#[derive(Resource)]`. Use them through
+//! The `#[cached_etag]` and `#[invalidates]` attributes and
+//! `#[derive(Resource)]`. Use them through
 //! the `cached-etag` crate, which re-exports them with the runtime they call.
 //!
 //! The attribute works in three stages: `args` and `handler` read the
@@ -131,6 +132,16 @@ pub fn cached_etag(args: TokenStream, item: TokenStream) -> TokenStream {
 /// or non-string tags, no tags at all, and a handler that is not a plain
 /// `async fn` are compile errors at the offending token; the function is
 /// still emitted beside them.
+///
+/// # What it expands to
+///
+/// The tags are formatted before the body runs (the body may move the names
+/// they insert); the body moves unchanged into a future whose value the
+/// runtime turns into the response, invalidating after a 2xx.
+///
+/// ```rust,ignore
+#[doc = include_str!("../tests/expand/invalidates.expanded.rs")]
+/// ```
 #[proc_macro_attribute]
 pub fn invalidates(args: TokenStream, item: TokenStream) -> TokenStream {
     invalidates::attribute(args.into(), item.into()).into()
