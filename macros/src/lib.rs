@@ -1,6 +1,6 @@
 //! The `#[cached_etag]` and `#[invalidates]` attributes and
-//! `#[derive(Resource)]`. Use them through
-//! the `cached-etag` crate, which re-exports them with the runtime they call.
+//! `#[derive(Resource)]`. Use them through the `cached-etag` crate, which
+//! re-exports them with the runtime they call.
 //!
 //! The attribute works in three stages: `args` and `handler` read the
 //! arguments and the function, `model` checks them together and reports
