@@ -6,6 +6,9 @@
 //! other instances) and is complete before the response goes out: the
 //! writer's next read sees its write.
 //!
+//! A `202 Accepted` is a 2xx too, but its change happens later (RFC 9110
+//! §15.3.3): whatever completes it should apply its own event then.
+//!
 //! `#[invalidates(...)]` expands to one call of [`invalidate_after_write`];
 //! hand-written handlers call it themselves.
 

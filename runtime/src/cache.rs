@@ -251,6 +251,17 @@ impl Cache {
     /// relaying changes elsewhere (server-sent events to browsers, a log).
     /// A receiver that falls more than 1024 events behind gets
     /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged).
+    ///
+    /// ```
+    /// use cached_etag_runtime::{Cache, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::new();
+    /// let mut applied = cache.subscribe();
+    /// cache.apply(&Event::tags(["camera:2"])).await;
+    /// assert_eq!(applied.recv().await.unwrap().tags, ["camera:2"]);
+    /// # }
+    /// ```
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.inner.applied.subscribe()
     }

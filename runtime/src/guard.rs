@@ -289,6 +289,23 @@ mod tests {
     }
 
     #[test]
+    fn if_match_never_matches_a_weak_tag() {
+        // RFC 9110 §13.1.1 and §8.8.3.2: strong comparison, so a weak current
+        // ETag cannot guard a write, even against its own value.
+        let weak = ETag::from_string("1");
+        assert!(weak.is_weak());
+        assert!(guard(IF_MATCH, "W/\"1\"").check(Some(&weak), None).is_err());
+        assert!(guard(IF_MATCH, "\"1\"").check(Some(&weak), None).is_err());
+        let strong = weak.into_strong();
+        assert!(
+            guard(IF_MATCH, "W/\"1\"")
+                .check(Some(&strong), None)
+                .is_err()
+        );
+        assert_eq!(guard(IF_MATCH, "\"1\"").check(Some(&strong), None), Ok(()));
+    }
+
+    #[test]
     fn if_none_match_star_creates_only_what_is_missing() {
         let guard = guard(IF_NONE_MATCH, "*");
         assert_eq!(guard.check_missing(), Ok(()));
