@@ -29,15 +29,18 @@
 //! - [`Cache`]: the engine: bounds, invalidation by key, tag and [`Event`],
 //!   [`Stats`]; [`Cache::respond`] and [`CacheRequest`] for handlers written
 //!   without the attribute.
+//! - [`invalidates`](macro@invalidates) and [`WriteGuard`]: writes, with
+//!   `If-Match` (412, or 428 when required) and the tags a 2xx invalidates;
+//!   [`invalidate_after_write`] for handlers written without the attribute.
 //! - [`ETag`] and [`conditional`]: RFC 9110 entity tags and preconditions,
-//!   for your own handlers (a `PUT` with a stale `If-Match` gets 412).
+//!   for your own handlers.
 //! - [`MemoryStore`], [`Store`] and, with the `redis` feature, `RedisStore`.
 //!
 //! [axum]: https://docs.rs/axum
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use cached_etag_macros::{Resource, cached_etag};
+pub use cached_etag_macros::{Resource, cached_etag, invalidates};
 pub use cached_etag_runtime::*;
 
 #[doc(hidden)]

@@ -1,4 +1,5 @@
-//! Compile-time behaviour of `#[cached_etag]` and `#[derive(Resource)]`:
+//! Compile-time behaviour of `#[cached_etag]`, `#[invalidates]` and
+//! `#[derive(Resource)]`:
 //! `ui/pass` must compile, the others must fail with the committed `.stderr`.
 //! Regenerate with `TRYBUILD=overwrite cargo test --test ui`, then read every
 //! changed `.stderr` (see `ui/README.md` for the compiler they came from).
@@ -10,4 +11,5 @@ fn ui() {
     t.compile_fail("tests/ui/args/*.rs");
     t.compile_fail("tests/ui/signature/*.rs");
     t.compile_fail("tests/ui/bounds/*.rs");
+    t.compile_fail("tests/ui/invalidates/*.rs");
 }

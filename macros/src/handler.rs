@@ -41,34 +41,42 @@ impl Handler {
     /// parameters, `unsafe`, an ABI or a variadic argument. Each error is
     /// spanned at the offending token.
     pub(crate) fn check(&self, errors: &mut darling::error::Accumulator) {
+        self.check_as("a cached handler", errors);
+    }
+
+    /// [`check`](Self::check), with the messages naming the handler as
+    /// `role` ("a cached handler", "a write handler").
+    pub(crate) fn check_as(&self, role: &str, errors: &mut darling::error::Accumulator) {
         let sig = &self.item.sig;
         if sig.asyncness.is_none() {
             errors.push(error_at(
                 sig.fn_token,
-                "a cached handler must be an `async fn`: add `async` before `fn`",
+                &format!("{role} must be an `async fn`: add `async` before `fn`"),
             ));
         }
         if let syn::Safety::Unsafe(unsafety) = &sig.safety {
-            errors.push(error_at(unsafety, "a cached handler cannot be `unsafe`"));
+            errors.push(error_at(unsafety, &format!("{role} cannot be `unsafe`")));
         }
         if let Some(abi) = &sig.abi {
-            errors.push(error_at(abi, "a cached handler cannot have an ABI"));
+            errors.push(error_at(abi, &format!("{role} cannot have an ABI")));
         }
         if let Some(FnArg::Receiver(receiver)) = sig.inputs.first() {
             errors.push(error_at(
                 receiver.self_token,
-                "a cached handler cannot take `self`: make it a free function, \
-                 and pass what `self` held as `State` or an `Extension`",
+                &format!(
+                    "{role} cannot take `self`: make it a free function, \
+                     and pass what `self` held as `State` or an `Extension`"
+                ),
             ));
         }
         if !sig.generics.params.is_empty() {
             errors.push(error_at(
                 &sig.generics.params,
-                "a cached handler cannot be generic yet: write one handler per type",
+                &format!("{role} cannot be generic yet: write one handler per type"),
             ));
         }
         if let Some(variadic) = &sig.variadic {
-            errors.push(error_at(variadic, "a cached handler cannot be variadic"));
+            errors.push(error_at(variadic, &format!("{role} cannot be variadic")));
         }
     }
 

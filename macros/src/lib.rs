@@ -1,5 +1,6 @@
-//! The `#[cached_etag]` attribute and `#[derive(Resource)]`. Use them through
-//! the `cached-etag` crate, which re-exports them with the runtime they call.
+//! The `#[cached_etag]` and `#[invalidates]` attributes and
+//! `#[derive(Resource)]`. Use them through the `cached-etag` crate, which
+//! re-exports them with the runtime they call.
 //!
 //! The attribute works in three stages: `args` and `handler` read the
 //! arguments and the function, `model` checks them together and reports
@@ -12,6 +13,7 @@ mod derive;
 mod duration;
 mod expand;
 mod handler;
+mod invalidates;
 mod model;
 mod template;
 
@@ -102,6 +104,47 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn cached_etag(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(args.into(), item.into()).into()
+}
+
+/// Invalidates tags after a write handler's 2xx response, before the
+/// response is sent.
+///
+/// ```rust,ignore
+/// use cached_etag::invalidates;
+///
+/// #[invalidates("camera:{id}", "cameras:list")]
+/// async fn put_camera(Path(id): Path<i64>, guard: WriteGuard, ...) -> Result<Response, AppError> {
+///     ...
+/// }
+/// ```
+///
+/// Each argument is a tag, literal or a template over the names the
+/// handler's argument patterns bind, as in `tags(...)` on a read. When the
+/// handler's response is a 2xx, the tags are invalidated with the response's
+/// `ETag` (if it carries one) as the version to keep, so entries already
+/// showing the new version stay; after any other status nothing is
+/// invalidated. The invalidation is `Cache::apply`: it reaches the remote
+/// store and the other instances, and completes before the response is sent.
+///
+/// `cache = expr` names the `Cache` (default: the request's
+/// `Extension<Cache>`, else the process-wide default), `crate = path` the
+/// `cached-etag` crate for re-exporters. Unknown names in templates, empty
+/// or non-string tags, no tags at all, and a handler that is not a plain
+/// `async fn` are compile errors at the offending token; the function is
+/// still emitted beside them.
+///
+/// # What it expands to
+///
+/// The tags are formatted before the body runs (the body may move the names
+/// they insert); the body moves unchanged into a future whose value the
+/// runtime turns into the response, invalidating after a 2xx.
+///
+/// ```rust,ignore
+#[doc = include_str!("../tests/expand/invalidates.expanded.rs")]
+/// ```
+#[proc_macro_attribute]
+pub fn invalidates(args: TokenStream, item: TokenStream) -> TokenStream {
+    invalidates::attribute(args.into(), item.into()).into()
 }
 
 /// Implements the ETag style traits of a struct from its fields.

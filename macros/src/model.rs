@@ -167,7 +167,7 @@ impl Model {
 
 /// Splits `tags(...)` into literal tags and templates, checking that every
 /// placeholder names something an argument pattern binds.
-fn split_tags(
+pub(crate) fn split_tags(
     Strings(tags): Strings,
     handler: &Handler,
     errors: &mut Accumulator,

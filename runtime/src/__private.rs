@@ -22,3 +22,6 @@ pub use crate::axum::{
 /// The response every expanded handler returns.
 #[cfg(feature = "axum")]
 pub type Response = axum::response::Response;
+
+#[cfg(feature = "axum")]
+pub use crate::after_write::WriteCache;

@@ -210,3 +210,28 @@ where
 {
     fresh(output, |value| (etag(value), None))
 }
+
+/// An [`ETag`] in a response tuple sets the `ETag` header: a write handler
+/// answers `(etag, Json(updated))` with the version the next read shows,
+/// which `#[invalidates]` then keeps.
+///
+/// ```
+/// use axum::{Json, response::IntoResponse};
+/// use cached_etag_runtime::ETag;
+///
+/// let response = (ETag::from_string("7-2").into_strong(), Json("updated")).into_response();
+/// assert_eq!(response.headers()["etag"], "\"7-2\"");
+/// ```
+impl axum::response::IntoResponseParts for ETag {
+    type Error = Infallible;
+
+    fn into_response_parts(
+        self,
+        mut parts: axum::response::ResponseParts,
+    ) -> Result<axum::response::ResponseParts, Self::Error> {
+        parts
+            .headers_mut()
+            .insert(http::header::ETAG, self.to_header_value());
+        Ok(parts)
+    }
+}

@@ -26,7 +26,7 @@ use http::header::{self, HeaderName};
 
 use crate::stats::Counters;
 use crate::store::{EntryRef, MemoryStore, Removed, Store};
-use crate::{ETag, Key, Stats};
+use crate::{ETag, Event, Key, Stats};
 
 use flight::Flights;
 use generation::Generations;
@@ -71,6 +71,8 @@ struct Inner {
     max_key_bytes: usize,
     max_body_bytes: usize,
     credentials: Box<[HeaderName]>,
+    require_preconditions: bool,
+    applied: tokio::sync::broadcast::Sender<Event>,
     flights: Arc<Flights>,
     generations: Generations,
     outbox: Outbox,
@@ -105,6 +107,7 @@ pub struct CacheBuilder {
     max_key_bytes: usize,
     max_body_bytes: usize,
     credentials: Vec<HeaderName>,
+    require_preconditions: bool,
 }
 
 impl std::fmt::Debug for CacheBuilder {
@@ -189,6 +192,14 @@ impl CacheBuilder {
         self
     }
 
+    /// Makes every [`WriteGuard`](crate::WriteGuard) extracted for a request
+    /// to this cache answer `428 Precondition Required` (RFC 6585 §3) to a
+    /// write that sends no precondition (default off).
+    pub fn require_preconditions(mut self, required: bool) -> Self {
+        self.require_preconditions = required;
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> Cache {
         Cache {
@@ -200,6 +211,8 @@ impl CacheBuilder {
                 max_key_bytes: self.max_key_bytes,
                 max_body_bytes: self.max_body_bytes,
                 credentials: self.credentials.into(),
+                require_preconditions: self.require_preconditions,
+                applied: tokio::sync::broadcast::Sender::new(APPLIED_CAPACITY),
                 flights: Arc::default(),
                 generations: Generations::default(),
                 outbox: Outbox::default(),
@@ -227,7 +240,33 @@ impl Cache {
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             credentials: DEFAULT_CREDENTIAL_HEADERS.to_vec(),
+            require_preconditions: false,
         }
+    }
+
+    /// Whether write guards for this cache require a precondition; see
+    /// [`CacheBuilder::require_preconditions`].
+    pub fn requires_preconditions(&self) -> bool {
+        self.inner.require_preconditions
+    }
+
+    /// The events [`apply`](Self::apply) applies from now on, in order, for
+    /// relaying changes elsewhere (server-sent events to browsers, a log).
+    /// A receiver that falls more than 1024 events behind gets
+    /// [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged).
+    ///
+    /// ```
+    /// use cached_etag_runtime::{Cache, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::new();
+    /// let mut applied = cache.subscribe();
+    /// cache.apply(&Event::tags(["camera:2"])).await;
+    /// assert_eq!(applied.recv().await.unwrap().tags, ["camera:2"]);
+    /// # }
+    /// ```
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.inner.applied.subscribe()
     }
 
     /// A snapshot of the counters.
@@ -437,6 +476,9 @@ async fn replay(inner: Weak<Inner>) {
         backoff = (backoff * 2).min(REPLAY_BACKOFF.1);
     }
 }
+
+/// How many applied events a [`Cache::subscribe`] receiver may fall behind.
+const APPLIED_CAPACITY: usize = 1024;
 
 /// The cache used when neither `cache = …` nor an `Extension<Cache>` names
 /// one: 10 000 entries, 64 MiB, per process.

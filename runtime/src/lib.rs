@@ -8,6 +8,8 @@
 //! - [`Cache`]: the engine: lookup, single-flight fills, 304s, invalidation
 //!   by key, tag and event, stats.
 //! - [`store`]: the [`Store`] trait and the bounded [`MemoryStore`].
+//! - [`WriteGuard`]: `If-Match` and `If-Unmodified-Since` on writes, with
+//!   412 and 428; [`invalidate_after_write`]: the tags a 2xx write touched.
 //! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
 //!   functions the attribute calls.
 //!
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod after_write;
 #[cfg(feature = "axum")]
 mod axum;
 mod cache;
@@ -24,6 +27,7 @@ mod check;
 pub mod conditional;
 pub mod etag;
 mod event;
+mod guard;
 mod key;
 #[cfg(feature = "axum")]
 mod layer;
@@ -40,6 +44,7 @@ pub mod __private;
 pub use crate::axum::{
     CacheRequest, Representation, collection, composite, custom, hash, timestamp,
 };
+pub use after_write::invalidate_after_write;
 pub use cache::{
     AsCache, Cache, CacheBuilder, DEFAULT_COALESCE_TIMEOUT, DEFAULT_CREDENTIAL_HEADERS,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_KEY_BYTES, DEFAULT_STORE_TIMEOUT, default_cache,
@@ -48,6 +53,7 @@ pub use check::{IntoCheck, check};
 pub use conditional::{Outcome, Preconditions};
 pub use etag::{Collection, ETag, Identified, Timestamp, UpdatedAt};
 pub use event::Event;
+pub use guard::{PreconditionError, WriteGuard};
 pub use key::{Key, KeyBuilder};
 #[cfg(feature = "axum")]
 pub use layer::{CacheLayer, CacheService};

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cached_etag::ETag;
+use cached_etag::PreconditionError;
 
 /// What went wrong with a request.
 #[derive(Debug)]
@@ -15,9 +15,9 @@ pub enum ApiError {
     NotFound(String),
     /// The body parsed but a value is not acceptable (422).
     Invalid(String),
-    /// `If-Match` or `If-Unmodified-Since` names another version (412); the
-    /// current ETag is sent so that the client can refetch or retry.
-    PreconditionFailed(ETag),
+    /// A write's preconditions failed (412, with the current ETag so that
+    /// the client can refetch or retry) or were required and missing (428).
+    Precondition(PreconditionError),
     /// The database failed (500); the details go to the log, not the client.
     Database(sqlx::Error),
 }
@@ -25,6 +25,12 @@ pub enum ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         ApiError::Database(error)
+    }
+}
+
+impl From<PreconditionError> for ApiError {
+    fn from(error: PreconditionError) -> Self {
+        ApiError::Precondition(error)
     }
 }
 
@@ -36,14 +42,13 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::NotFound(what) => body(StatusCode::NOT_FOUND, &format!("{what} not found")),
             ApiError::Invalid(why) => body(StatusCode::UNPROCESSABLE_ENTITY, &why),
-            ApiError::PreconditionFailed(current) => {
-                let mut response = body(
-                    StatusCode::PRECONDITION_FAILED,
-                    "the resource has changed since you read it",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::ETAG, current.to_header_value());
+            ApiError::Precondition(error) => {
+                let mut response = body(error.status(), &error.to_string());
+                if let Some(current) = error.current() {
+                    response
+                        .headers_mut()
+                        .insert(header::ETAG, current.to_header_value());
+                }
                 response
             }
             ApiError::Database(error) => {

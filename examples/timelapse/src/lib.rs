@@ -1,12 +1,13 @@
 //! The timelapse camera service: settings, cameras and their images over a
 //! JSON API, every read path cached with `#[cached_etag]`, every write
-//! announcing what it changed as a [`cached_etag::Event`].
+//! guarded by a `WriteGuard` (412 on a stale `If-Match`) and declaring with
+//! `#[invalidates]` the tags it touched.
 //!
-//! Every write applies an event to the cache ([`Cache::apply`]), then sends
-//! it on one `tokio::sync::broadcast` channel to every browser on
-//! `/api/events`. Each event names the tags the write touched and the new
-//! ETag, so a change to camera 2 leaves camera 1's entries alone, and a write
-//! that changed nothing removes nothing. With `--redis`, the Redis store
+//! After a successful write, its tags are invalidated with the response's
+//! new ETag ([`Cache::apply`]), so a change to camera 2 leaves camera 1's
+//! entries alone, and a write that changed nothing keeps entries already at
+//! its ETag. Every applied event is relayed to the browsers on
+//! `/api/events` ([`Cache::subscribe`]). With `--redis`, the Redis store
 //! announces each applied event to the other instances, which follow it
 //! ([`Cache::follow`]).
 //!
@@ -34,7 +35,7 @@ use axum::{Extension, Router};
 use cached_etag::{Cache, Event, RedisStore};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, broadcast, watch};
+use tokio::sync::{Mutex, watch};
 
 pub use error::ApiError;
 
@@ -77,8 +78,6 @@ pub struct AppState {
     pub db: SqlitePool,
     /// The response cache the read paths use.
     pub cache: Cache,
-    /// Changes, as invalidation events: the cache and `/api/events` listen.
-    pub events: broadcast::Sender<Event>,
     /// Serialises writes, so that an `If-Match` check and the update it
     /// guards see the same row.
     write_lock: Arc<Mutex<()>>,
@@ -87,14 +86,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Announces a change to the cache and to every `/api/events` client.
-    /// The cache applies it before this returns, so the writer's next read
-    /// never sees what the write replaced.
+    /// Announces a change made outside the HTTP writes (which declare
+    /// theirs) to the cache, and through it to every `/api/events` client.
+    /// The cache applies it before this returns, so the next read never
+    /// sees what the change replaced.
     pub async fn publish(&self, event: Event) {
         tracing::debug!(?event, "publishing");
         self.cache.apply(&event).await;
-        // No browser listening is not an error: nobody needed to hear it.
-        let _ = self.events.send(event);
     }
 
     /// Ends the live streams, so that a graceful shutdown does not wait on
@@ -148,12 +146,9 @@ pub async fn build(config: &Config) -> sqlx::Result<AppState> {
         // Other instances' invalidations drop this instance's memory copies.
         cache.follow(redis.announcements());
     }
-    // Room for bursts of writes; a browser that falls behind reloads.
-    let (events, _) = broadcast::channel(1024);
     Ok(AppState {
         db,
         cache,
-        events,
         write_lock: Arc::new(Mutex::new(())),
         shutdown: Shutdown::new(),
         stats_interval: config.stats_interval,

@@ -1,5 +1,5 @@
 //! What the browser watches: `/api/events` relays every invalidation event
-//! as server-sent events (`event: invalidate`, the event as JSON) and the
+//! the cache applies ([`cached_etag::Cache::subscribe`]) as server-sent events (`event: invalidate`, the event as JSON) and the
 //! cache's counters every few seconds (`event: stats`); `/api/stats` is the
 //! same counters on demand.
 
@@ -24,7 +24,7 @@ pub async fn stats(State(app): State<AppState>) -> Json<Stats> {
 pub async fn events(
     State(app): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
-    let changes = stream::unfold(app.events.subscribe(), |mut receiver| async move {
+    let changes = stream::unfold(app.cache.subscribe(), |mut receiver| async move {
         loop {
             let event = match receiver.recv().await {
                 Ok(event) => sse::Event::default().event("invalidate").json_data(&event),

@@ -1,5 +1,6 @@
 //! Expansion snapshots: each `tests/expand/NAME.rs` is expanded (its
-//! `#[cached_etag]` functions and `#[derive(Resource)]` structs), printed with
+//! `#[cached_etag]` and `#[invalidates]` functions and `#[derive(Resource)]`
+//! structs), printed with
 //! prettyplease and compared with the committed `NAME.expanded.rs`.
 //! `SNAPSHOTS=overwrite cargo test -p cached-etag-macros` rewrites them; read
 //! the diff before committing it.
@@ -21,10 +22,18 @@ fn expand_file(source: &str) -> String {
     let mut out = TokenStream::new();
     for item in file.items {
         match item {
-            Item::Fn(mut function) => match take(&mut function.attrs, "cached_etag") {
-                Some(args) => out.extend(super::attribute(args, function.into_token_stream())),
-                None => function.to_tokens(&mut out),
-            },
+            Item::Fn(mut function) => {
+                if let Some(args) = take(&mut function.attrs, "cached_etag") {
+                    out.extend(super::attribute(args, function.into_token_stream()));
+                } else if let Some(args) = take(&mut function.attrs, "invalidates") {
+                    out.extend(crate::invalidates::attribute(
+                        args,
+                        function.into_token_stream(),
+                    ));
+                } else {
+                    function.to_tokens(&mut out);
+                }
+            }
             Item::Struct(strukt) if derives_resource(&strukt.attrs) => {
                 let mut plain = strukt.clone();
                 plain.attrs.retain(|attr| !attr.path().is_ident("derive"));

@@ -33,6 +33,11 @@ impl Cache {
         for invalidation in invalidations(event) {
             removed += self.invalidate_everywhere(invalidation).await;
         }
+        if self.inner.applied.receiver_count() > 0 {
+            // A receiver gone since the count is not an error: nobody needed
+            // to hear it.
+            let _ = self.inner.applied.send(event.clone());
+        }
         removed
     }
 

@@ -86,9 +86,9 @@ impl Server {
     }
 
     /// The counters right after a write answered, which must already satisfy
-    /// `done`: writes apply their events to the cache before they answer
-    /// (`Cache::publish`), so a client reading after its write never gets
-    /// what the write replaced.
+    /// `done`: a write's `#[invalidates]` applies its event to the cache
+    /// before the response is sent, so a client reading after its write
+    /// never gets what the write replaced.
     pub fn settle(&self, what: &str, done: impl Fn(&Stats) -> bool) -> Stats {
         let stats = self.stats();
         assert!(

@@ -1,0 +1,9 @@
+use axum::http::StatusCode;
+use cached_etag::invalidates;
+
+#[invalidates]
+async fn put_settings() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use cached_etag::invalidates;
+
+#[invalidates("settings")]
+struct Settings;
+
+fn main() {}
