@@ -8,6 +8,8 @@
 //! - [`Cache`]: the engine: lookup, single-flight fills, 304s, invalidation
 //!   by key, tag and event, stats.
 //! - [`store`]: the [`Store`] trait and the bounded [`MemoryStore`].
+//! - [`source`]: changes made elsewhere as event streams: PostgreSQL
+//!   `LISTEN/NOTIFY` (feature `postgres`), polled versions (SQLite).
 //! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
 //!   functions the attribute calls.
 //!
@@ -29,6 +31,7 @@ mod policy;
 mod request;
 mod response;
 mod stats;
+pub mod source;
 pub mod store;
 
 #[doc(hidden)]
