@@ -75,8 +75,13 @@ impl Notifications {
         Ok(Self::from_config(url.parse()?))
     }
 
-    /// Listens with `config`, without TLS, on [`DEFAULT_CHANNEL`].
-    pub fn from_config(config: tokio_postgres::Config) -> Self {
+    /// Listens with `config`, without TLS, on [`DEFAULT_CHANNEL`]. The
+    /// session is named `cached-etag` in `pg_stat_activity` unless `config`
+    /// names it.
+    pub fn from_config(mut config: tokio_postgres::Config) -> Self {
+        if config.get_application_name().is_none() {
+            config.application_name("cached-etag");
+        }
         Notifications {
             config,
             channel: DEFAULT_CHANNEL.to_owned(),
