@@ -30,8 +30,8 @@ mod key;
 mod policy;
 mod request;
 mod response;
-mod stats;
 pub mod source;
+mod stats;
 pub mod store;
 
 #[doc(hidden)]

@@ -25,7 +25,17 @@ fn url() -> String {
 /// Runs `sql` in a `psql` process of its own.
 fn psql(sql: &str) {
     let status = std::process::Command::new("psql")
-        .args(["-X", "-q", "-o", "/dev/null", "-v", "ON_ERROR_STOP=1", &url(), "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-o",
+            "/dev/null",
+            "-v",
+            "ON_ERROR_STOP=1",
+            &url(),
+            "-c",
+            sql,
+        ])
         .status()
         .expect("psql runs");
     assert!(status.success(), "psql failed on {sql}");
@@ -215,7 +225,9 @@ async fn a_delete_and_an_insert_invalidate_the_rows_they_touch() {
     reader.read(1).await;
     reader.read(2).await;
 
-    psql("BEGIN; DELETE FROM pg_delete WHERE id = 1; INSERT INTO pg_delete (id, name) VALUES (1, 'again'); COMMIT");
+    psql(
+        "BEGIN; DELETE FROM pg_delete WHERE id = 1; INSERT INTO pg_delete (id, name) VALUES (1, 'again'); COMMIT",
+    );
     eventually("row 1's entry is gone", || cache.stats().entries == 1).await;
     assert_eq!(reader.read(1).await, "again");
     reader.read(2).await;

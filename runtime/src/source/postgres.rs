@@ -152,7 +152,11 @@ impl State {
                 // The consumer asks again: what it was given after the
                 // connect is applied.
                 self.announced = true;
-                self.source.status.0.connects.fetch_add(1, Ordering::Relaxed);
+                self.source
+                    .status
+                    .0
+                    .connects
+                    .fetch_add(1, Ordering::Relaxed);
             }
             if let Some(event) = self.pending.pop_front() {
                 return event;
@@ -172,7 +176,11 @@ impl State {
                     match payload::events(notification.payload()) {
                         Ok(events) => self.pending.extend(events),
                         Err(payload::Malformed) => {
-                            self.source.status.0.malformed.fetch_add(1, Ordering::Relaxed);
+                            self.source
+                                .status
+                                .0
+                                .malformed
+                                .fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(
                                 channel = %self.source.channel,
                                 payload = notification.payload(),
@@ -205,7 +213,11 @@ impl State {
                     return connection;
                 }
                 Err(error) => {
-                    self.source.status.0.failures.fetch_add(1, Ordering::Relaxed);
+                    self.source
+                        .status
+                        .0
+                        .failures
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%error, retry_in = ?self.retry, "PostgreSQL connect failed");
                     tokio::time::sleep(self.retry).await;
                     self.retry = (self.retry * 2).min(MAX_RETRY);
