@@ -139,6 +139,12 @@ impl Trigger {
                 self.table
             )));
         }
+        if json_array(&self.coarse_tags).len() + 16 >= PAYLOAD_LIMIT {
+            return Err(TriggerError(format!(
+                "the coarse tags of {} do not fit in one notification",
+                self.table
+            )));
+        }
         if self.channel.is_empty() || self.channel.len() > 63 {
             return Err(TriggerError(format!(
                 "channel {:?} is not a PostgreSQL identifier (1 to 63 bytes)",
@@ -370,5 +376,39 @@ mod tests {
             .unwrap();
         assert!(sql.contains("ON \"app\".\"t\""));
         assert!(sql.contains("\"cached_etag_notify_app_t\"()"));
+    }
+}
+
+#[cfg(test)]
+mod example {
+    use super::Trigger;
+
+    /// The trigger the README shows, as a migration file to copy.
+    pub(super) fn cameras() -> Trigger {
+        Trigger::new("cameras")
+            .row_tag("camera:{id}")
+            .etag("{id}-{updated_at}")
+            .table_tag("cameras:list")
+            .coarse_tag("cameras")
+    }
+
+    #[test]
+    fn the_migration_file_is_what_the_generator_writes() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sql/cameras_trigger.sql");
+        let generated = cameras().sql().unwrap();
+        if std::env::var_os("CACHED_ETAG_BLESS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let file = std::fs::read_to_string(path).unwrap();
+        assert_eq!(
+            file, generated,
+            "{path} is stale: regenerate with CACHED_ETAG_BLESS=1 cargo test -p cached-etag-runtime --features postgres --lib migration_file"
+        );
+        let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(readme).unwrap();
+        assert!(
+            readme.contains(&generated),
+            "the README's copy of {path} is stale"
+        );
     }
 }
