@@ -3,7 +3,6 @@
 //! Writes come from separate `psql` processes, as an operator's would.
 //! Each test has its own table and channel, so they run in parallel.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -130,25 +129,18 @@ impl Reader {
     }
 }
 
-fn fill(
-    db: Arc<Client>,
-    table: String,
-    id: i64,
-    fills: Arc<AtomicUsize>,
-) -> impl Future<Output = Fresh<Body>> + Send + 'static {
-    async move {
-        fills.fetch_add(1, Ordering::SeqCst);
-        let row = db
-            .query_one(
-                &format!("SELECT name, updated_at FROM {table} WHERE id = $1"),
-                &[&id],
-            )
-            .await
-            .unwrap();
-        let name: String = row.get(0);
-        let updated_at: SystemTime = row.get(1);
-        Fresh::new(Response::new(Body::from(name))).with_etag(ETag::composite(id, updated_at))
-    }
+async fn fill(db: Arc<Client>, table: String, id: i64, fills: Arc<AtomicUsize>) -> Fresh<Body> {
+    fills.fetch_add(1, Ordering::SeqCst);
+    let row = db
+        .query_one(
+            &format!("SELECT name, updated_at FROM {table} WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let name: String = row.get(0);
+    let updated_at: SystemTime = row.get(1);
+    Fresh::new(Response::new(Body::from(name))).with_etag(ETag::composite(id, updated_at))
 }
 
 async fn text(response: Response<Body>) -> String {
