@@ -17,12 +17,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   echo "installing: ${missing[*]}"
-  # Debian's postgresql package would create and start a cluster of its own
-  # on 5432; the tests start their own, so ask it not to.
-  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-    "${sudo[@]}" mkdir -p /etc/postgresql-common
-    echo 'create_main_cluster = false' | "${sudo[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
-  fi
   "${sudo[@]}" apt-get update
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${missing[@]}"
 fi
