@@ -35,6 +35,9 @@
 //! - [`ETag`] and [`conditional`]: RFC 9110 entity tags and preconditions,
 //!   for your own handlers.
 //! - [`MemoryStore`], [`Store`] and, with the `redis` feature, `RedisStore`.
+//! - [`source`]: changes made outside the service as events: PostgreSQL
+//!   `LISTEN/NOTIFY` with the `postgres` feature, a polled version (SQLite's
+//!   `PRAGMA data_version`) always.
 //!
 //! [axum]: https://docs.rs/axum
 #![forbid(unsafe_code)]

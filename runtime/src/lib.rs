@@ -10,6 +10,8 @@
 //! - [`store`]: the [`Store`] trait and the bounded [`MemoryStore`].
 //! - [`WriteGuard`]: `If-Match` and `If-Unmodified-Since` on writes, with
 //!   412 and 428; [`invalidate_after_write`]: the tags a 2xx write touched.
+//! - [`source`]: changes made elsewhere as event streams: PostgreSQL
+//!   `LISTEN/NOTIFY` (feature `postgres`), polled versions (SQLite).
 //! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
 //!   functions the attribute calls.
 //!
@@ -34,6 +36,7 @@ mod layer;
 mod policy;
 mod request;
 mod response;
+pub mod source;
 mod stats;
 pub mod store;
 

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use cached_etag::{Collection, ETag, Resource};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{FromRow, Row, SqlitePool};
+use sqlx::{ConnectOptions, FromRow, Row, SqliteConnection, SqlitePool};
 
 use crate::time::{from_nanos, next_version, to_nanos};
 
@@ -20,18 +20,38 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 /// Opens (creating if needed) `timelapse.sqlite3` in `data_dir` and brings its
 /// schema up to date.
 pub async fn open(data_dir: &Path) -> sqlx::Result<SqlitePool> {
-    let options = SqliteConnectOptions::new()
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options(data_dir))
+        .await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+fn options(data_dir: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
         .filename(data_dir.join("timelapse.sqlite3"))
         .create_if_missing(true)
         // WAL lets readers go on while a write commits.
         .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await?;
-    migrate(&pool).await?;
-    Ok(pool)
+        .foreign_keys(true)
+}
+
+/// One connection of its own to the database in `data_dir`, for reading
+/// `PRAGMA data_version`: the number moves when *another* connection commits
+/// (SQLite documentation, `PRAGMA data_version`), so it is only comparable
+/// with itself on one connection, which no pool guarantees.
+pub async fn version_reader(data_dir: &Path) -> sqlx::Result<SqliteConnection> {
+    options(data_dir).connect().await
+}
+
+/// The database's change counter as `connection` sees it: it differs from
+/// the previous reading on the same connection if and only if another
+/// connection, in this process or another, committed in between.
+pub async fn data_version(connection: &mut SqliteConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(connection)
+        .await
 }
 
 async fn migrate(pool: &SqlitePool) -> sqlx::Result<()> {

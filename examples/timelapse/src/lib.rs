@@ -11,11 +11,19 @@
 //! announces each applied event to the other instances, which follow it
 //! ([`Cache::follow`]).
 //!
+//! Writes from other processes (the [`capture`] worker, someone in
+//! `sqlite3`) send no event. With [`Config::watch`], a poller reads
+//! SQLite's `PRAGMA data_version` on a connection of its own and, when
+//! another connection committed, invalidates the entries that summarise a
+//! camera's images (tag [`IMAGE_SUMMARIES`]), so counts and latest images
+//! are served fresh without a short TTL.
+//!
 //! [`build`] opens the database and wires the cache and the channel;
 //! [`app`] is the router; [`serve`] runs it until a shutdown signal. The
 //! binary is a thin `main` around the three; the tests use them in-process.
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod db;
 mod error;
 mod live;
@@ -26,13 +34,13 @@ pub mod time;
 mod write;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use cached_etag::{Cache, Event, RedisStore};
+use cached_etag::{Cache, Event, RedisStore, source};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
@@ -49,7 +57,15 @@ pub struct Config {
     /// A Redis shared by several instances (`redis://127.0.0.1:6379`): entries
     /// are shared and each instance's invalidations reach the others.
     pub redis: Option<String>,
+    /// How often to check whether another process wrote to the database
+    /// (`PRAGMA data_version`, about 60 µs a check in a debug build); `None` trusts
+    /// this process's own events alone.
+    pub watch: Option<Duration>,
 }
+
+/// The tag of the entries that summarise a camera's images (its count, its
+/// latest image): what a write from another process may change.
+pub const IMAGE_SUMMARIES: &str = "images:by-camera";
 
 impl Config {
     /// A service keeping its data in `data_dir`, sending stats every 2 s.
@@ -58,6 +74,7 @@ impl Config {
             data_dir: data_dir.into(),
             stats_interval: Duration::from_secs(2),
             redis: None,
+            watch: None,
         }
     }
 
@@ -146,6 +163,9 @@ pub async fn build(config: &Config) -> sqlx::Result<AppState> {
         // Other instances' invalidations drop this instance's memory copies.
         cache.follow(redis.announcements());
     }
+    if let Some(interval) = config.watch {
+        watch_database(&cache, &config.data_dir, interval).await?;
+    }
     Ok(AppState {
         db,
         cache,
@@ -153,6 +173,29 @@ pub async fn build(config: &Config) -> sqlx::Result<AppState> {
         shutdown: Shutdown::new(),
         stats_interval: config.stats_interval,
     })
+}
+
+/// Invalidates [`IMAGE_SUMMARIES`] whenever another connection committed
+/// to the database, checking every `interval`. This process's own writes
+/// count too (they use other connections): a few spare invalidations,
+/// against the cost of missing a write. With `--redis`, each instance
+/// polls the one file, and each applies its invalidations to Redis too.
+pub async fn watch_database(
+    cache: &Cache,
+    data_dir: &Path,
+    interval: Duration,
+) -> sqlx::Result<()> {
+    let reader = Arc::new(Mutex::new(db::version_reader(data_dir).await?));
+    let changes = source::poll(
+        interval,
+        move || {
+            let reader = reader.clone();
+            async move { db::data_version(&mut *reader.lock().await).await }
+        },
+        Event::tags([IMAGE_SUMMARIES]),
+    );
+    cache.listen(changes);
+    Ok(())
 }
 
 /// The service's routes.

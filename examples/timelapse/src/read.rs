@@ -52,10 +52,16 @@ pub async fn camera(
     Ok(Json(camera.ok_or_else(|| camera_not_found(id))?))
 }
 
-/// `GET /api/cameras/{id}/images/count`: `"{count}-{newest}"`. A short ttl,
-/// because captures may also come from outside this process (a capture
-/// worker writing to the database) without an event.
-#[cached_etag(etag = "collection", ttl = 10, tags("images", "camera:{id}:images"))]
+/// `GET /api/cameras/{id}/images/count`: `"{count}-{newest}"`. Captures
+/// from outside this process (the capture worker) reach it through
+/// `images:by-camera`, which the database watcher invalidates
+/// ([`crate::watch_database`]).
+#[cached_etag(
+    etag = "collection",
+    ttl = "5m",
+    no_cache,
+    tags("images", "camera:{id}:images", "images:by-camera")
+)]
 pub async fn image_count(
     Path(id): Path<i64>,
     State(app): State<AppState>,
@@ -67,7 +73,12 @@ pub async fn image_count(
 }
 
 /// `GET /api/cameras/{id}/images/latest`: the newest image's metadata.
-#[cached_etag(etag = "composite", ttl = 10, no_cache, tags("camera:{id}:images"))]
+#[cached_etag(
+    etag = "composite",
+    ttl = "5m",
+    no_cache,
+    tags("camera:{id}:images", "images:by-camera")
+)]
 pub async fn latest_image(
     Path(id): Path<i64>,
     State(app): State<AppState>,

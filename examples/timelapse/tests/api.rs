@@ -36,13 +36,13 @@ const ENDPOINTS: [(&str, Option<&str>, &str, bool); 7] = [
     (
         "/api/cameras/1/images/count",
         Some(r#"W/"3-1732442580""#),
-        "private, max-age=10",
+        "private, no-cache, max-age=300",
         true,
     ),
     (
         "/api/cameras/1/images/latest",
         Some(r#"W/"3-1732442580""#),
-        "private, no-cache, max-age=10",
+        "private, no-cache, max-age=300",
         true,
     ),
     (

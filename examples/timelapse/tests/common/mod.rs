@@ -39,11 +39,16 @@ impl Server {
 
     /// A service on `data_dir` sharing entries through the Redis at `redis`.
     pub fn start_with(data_dir: PathBuf, redis: Option<String>) -> Server {
-        let config = Config {
+        Server::start_config(Config {
             stats_interval: Duration::from_millis(200),
             redis,
             ..Config::new(&data_dir)
-        };
+        })
+    }
+
+    /// A service set up as `config` says.
+    pub fn start_config(config: Config) -> Server {
+        let data_dir = config.data_dir.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
