@@ -190,3 +190,63 @@ async fn credentialed_requests_bypass_the_store_behind_the_layer_too() {
     );
     assert_eq!(cache.stats().stores, 0);
 }
+
+#[derive(Clone, Default)]
+struct Cameras {
+    runs: Runs,
+    version: Arc<AtomicU64>,
+}
+
+async fn camera(State(cameras): State<Cameras>, Path(id): Path<u32>) -> String {
+    cameras.runs.bump();
+    format!("camera {id} v{}", cameras.version.load(Ordering::SeqCst))
+}
+
+async fn save_camera(State(cameras): State<Cameras>, Path(id): Path<u32>) -> Response {
+    if id == 0 {
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+    }
+    let version = cameras.version.fetch_add(1, Ordering::SeqCst) + 1;
+    format!("camera {id} v{version}").into_response()
+}
+
+#[tokio::test]
+async fn writes_through_the_layer_invalidate_their_tags_after_a_2xx_only() {
+    let cache = Cache::new();
+    let cameras = Cameras::default();
+    let app = Router::new()
+        .route("/cameras/{id}", get(camera).put(save_camera))
+        .route_layer(
+            CacheLayer::routes_only()
+                .route(
+                    "/cameras/{id}",
+                    Policy::builder("layer::camera").build(),
+                    &["camera:{id}"],
+                )
+                .invalidate_on_write("/cameras/{id}", &["camera:{id}"]),
+        )
+        .with_state(cameras.clone())
+        .layer(Extension(cache.clone()));
+    for id in [0, 1, 2] {
+        send(&app, "GET", &format!("/cameras/{id}"), &[]).await;
+    }
+    assert_eq!(cameras.runs.get(), 3);
+    // A refused write changes nothing and invalidates nothing.
+    let refused = send(&app, "PUT", "/cameras/0", &[]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        send(&app, "GET", "/cameras/0", &[]).await.body,
+        b"camera 0 v0"
+    );
+    assert_eq!(cameras.runs.get(), 3);
+    // A 2xx write to camera 1 invalidates camera 1 only, before it returns.
+    let saved = send(&app, "PUT", "/cameras/1", &[]).await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, "GET", "/cameras/1", &[]).await.body,
+        b"camera 1 v1"
+    );
+    assert_eq!(cameras.runs.get(), 4);
+    send(&app, "GET", "/cameras/2", &[]).await;
+    assert_eq!(cameras.runs.get(), 4, "camera 2 was still stored");
+}

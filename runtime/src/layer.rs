@@ -13,7 +13,9 @@
 //! Which policy applies is decided per request after routing, by the route's
 //! pattern ([`MatchedPath`]), so attach the layer with `Router::route_layer`
 //! (or on one route's method router); tags may be templates over the
-//! route's path parameters (`"image:{id}"` on `/images/{id}`).
+//! route's path parameters (`"image:{id}"` on `/images/{id}`). Writes to a
+//! route can invalidate tags too ([`CacheLayer::invalidate_on_write`]): after
+//! a 2xx to any method but GET and HEAD, as `#[invalidates]` does.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -58,6 +60,7 @@ struct Config {
     cache: Option<Cache>,
     default: Option<Route>,
     routes: HashMap<Box<str>, Route>,
+    writes: HashMap<Box<str>, Vec<Template>>,
 }
 
 /// What the layer does for one route pattern.
@@ -90,6 +93,7 @@ impl CacheLayer {
                     tags: Vec::new(),
                 }),
                 routes: HashMap::new(),
+                writes: HashMap::new(),
             }),
         }
     }
@@ -102,6 +106,7 @@ impl CacheLayer {
                 cache: None,
                 default: None,
                 routes: HashMap::new(),
+                writes: HashMap::new(),
             }),
         }
     }
@@ -132,6 +137,39 @@ impl CacheLayer {
         self.config_mut()
             .routes
             .insert(pattern.into(), Route { policy, tags });
+        self
+    }
+
+    /// After a 2xx response to any method but GET and HEAD on the route
+    /// `pattern`, invalidates `tags` (templates over the pattern's path
+    /// parameters, as in [`route`](Self::route)), keeping entries that
+    /// already show the response's `ETag`; after any other status, nothing.
+    /// The invalidation completes before the response is sent, so the
+    /// writer's next read sees its write.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use cached_etag_runtime::{CacheLayer, Policy};
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/cameras/{id}", get(|| async { "camera" }).put(|| async { "saved" }))
+    ///     .route_layer(
+    ///         CacheLayer::routes_only()
+    ///             .route("/cameras/{id}", Policy::builder("camera").build(), &["camera:{id}"])
+    ///             .invalidate_on_write("/cameras/{id}", &["camera:{id}", "cameras:list"]),
+    ///     );
+    /// ```
+    ///
+    /// # Panics
+    /// As [`route`](Self::route), on a template the pattern cannot fill.
+    #[must_use]
+    pub fn invalidate_on_write(mut self, pattern: &str, tags: &[&str]) -> Self {
+        let params = parameters(pattern);
+        let tags = tags
+            .iter()
+            .map(|tag| Template::parse(tag, &params).unwrap_or_else(|why| panic!("{why}")))
+            .collect();
+        self.config_mut().writes.insert(pattern.into(), tags);
         self
     }
 
@@ -185,20 +223,27 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let cacheable = request.method() == Method::GET || request.method() == Method::HEAD;
-            let route = cacheable
-                .then(|| config.route(request.extensions().get::<MatchedPath>()))
-                .flatten();
-            let Some(route) = route else {
+            let matched = request.extensions().get::<MatchedPath>();
+            if !cacheable {
+                let writes = matched.and_then(|path| config.writes.get(path.as_str()));
+                let Some(templates) = writes else {
+                    let response = inner.call(request).await?;
+                    return Ok(response.map(Body::new));
+                };
+                let (mut parts, body) = request.into_parts();
+                let tags = render(templates, &mut parts).await;
+                let cache = config.cache_for(&parts);
+                let response = inner.call(Request::from_parts(parts, body)).await?;
+                crate::invalidate_after_write(&cache, tags, &response).await;
+                return Ok(response.map(Body::new));
+            }
+            let Some(route) = config.route(matched) else {
                 let response = inner.call(request).await?;
                 return Ok(response.map(Body::new));
             };
             let (mut parts, body) = request.into_parts();
-            let tags = route.render_tags(&mut parts).await;
-            let cache = config
-                .cache
-                .clone()
-                .or_else(|| parts.extensions.get::<Cache>().cloned())
-                .unwrap_or_else(|| default_cache().clone());
+            let tags = render(&route.tags, &mut parts).await;
+            let cache = config.cache_for(&parts);
             let (method, uri, headers) = (
                 parts.method.clone(),
                 crate::request::original_uri(&parts).clone(),
@@ -232,6 +277,15 @@ fn fresh(response: Response<Body>) -> Fresh<Body> {
 }
 
 impl Config {
+    /// The layer's cache, else the request's `Extension<Cache>`, else the
+    /// default one.
+    fn cache_for(&self, parts: &http::request::Parts) -> Cache {
+        self.cache
+            .clone()
+            .or_else(|| parts.extensions.get::<Cache>().cloned())
+            .unwrap_or_else(|| default_cache().clone())
+    }
+
     fn route(&self, matched: Option<&MatchedPath>) -> Option<Route> {
         matched
             .and_then(|path| self.routes.get(path.as_str()))
@@ -240,23 +294,21 @@ impl Config {
     }
 }
 
-impl Route {
-    /// The route's tags for this request, its path parameters filled in.
-    async fn render_tags(&self, parts: &mut http::request::Parts) -> Vec<String> {
-        if self.tags.is_empty() {
-            return Vec::new();
-        }
-        let params = RawPathParams::from_request_parts(parts, &()).await.ok();
-        let value = |name: &str| {
-            params
-                .as_ref()
-                .and_then(|p| p.iter().find(|(n, _)| *n == name).map(|(_, v)| v))
-        };
-        self.tags
-            .iter()
-            .filter_map(|template| template.render(value))
-            .collect()
+/// The tags of `templates` for this request, its path parameters filled in.
+async fn render(templates: &[Template], parts: &mut http::request::Parts) -> Vec<String> {
+    if templates.is_empty() {
+        return Vec::new();
     }
+    let params = RawPathParams::from_request_parts(parts, &()).await.ok();
+    let value = |name: &str| {
+        params
+            .as_ref()
+            .and_then(|p| p.iter().find(|(n, _)| *n == name).map(|(_, v)| v))
+    };
+    templates
+        .iter()
+        .filter_map(|template| template.render(value))
+        .collect()
 }
 
 impl Template {
