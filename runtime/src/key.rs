@@ -122,9 +122,15 @@ impl Key {
     }
 }
 
+/// Shows the key's length and a fingerprint, never its bytes: a key holds
+/// the values of the headers it varies on, `Authorization` and `Cookie`
+/// among them when a policy varies on those, and keys reach logs.
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Key({})", self.0.escape_ascii())
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        // A fixed hasher, so that one key has one fingerprint in every log.
+        let fingerprint = BuildHasherDefault::<DefaultHasher>::default().hash_one(&self.0);
+        write!(f, "Key({} bytes, {fingerprint:016x})", self.0.len())
     }
 }
 
@@ -253,6 +259,22 @@ mod tests {
         two.append("accept-language", HeaderValue::from_static("e"));
         two.append("accept-language", HeaderValue::from_static("n"));
         assert_ne!(key("/", None, &en), key("/", None, &two));
+    }
+
+    #[test]
+    fn debug_never_shows_the_keys_bytes() {
+        let key = Key::builder("h").part("Bearer s3cret").finish();
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(
+            shown,
+            format!("{:?}", key.clone()),
+            "one key, one fingerprint"
+        );
+        assert_ne!(
+            shown,
+            format!("{:?}", Key::builder("h").part("other").finish())
+        );
     }
 
     #[test]

@@ -78,7 +78,15 @@ impl Cache {
     {
         let method = request.method;
         if method != Method::GET && method != Method::HEAD {
-            return fill.await.response;
+            let response = fill.await.response;
+            outcome(
+                policy,
+                &request,
+                "bypass",
+                Some("method"),
+                response.status(),
+            );
+            return response;
         }
         let counters = &self.inner.counters;
         let preconditions = Preconditions::new(request.headers);
@@ -94,7 +102,9 @@ impl Cache {
             && let Some(entry) = self.lookup(key, policy, check.as_ref(), &mut budget).await
         {
             Counters::bump(&counters.hits);
-            return self.answer_from_entry(&entry, &preconditions, method);
+            let response = self.answer_from_entry(&entry, &preconditions, method);
+            outcome(policy, &request, "hit", None, response.status());
+            return response;
         }
         let tags = all_tags(policy, tags);
         let stamp = Stamp {
@@ -108,17 +118,27 @@ impl Cache {
         if let Some(check) = &check
             && let Some(response) = self.answer_by_check(&stamp, check, &preconditions, method)
         {
+            outcome(
+                policy,
+                &request,
+                "not_modified",
+                Some("check"),
+                response.status(),
+            );
             return response;
         }
         Counters::bump(&counters.misses);
         let Some(key) = key else {
             Counters::bump(&counters.bypassed);
-            return self
+            let response = self
                 .run_alone(None, &stamp, fill, budget, &preconditions, method)
                 .await;
+            let reason = if per_user { "credentials" } else { "key_size" };
+            outcome(policy, &request, "bypass", Some(reason), response.status());
+            return response;
         };
 
-        match self.inner.flights.join(&key) {
+        let response = match self.inner.flights.join(&key) {
             Role::Leader(leader) => {
                 let fill = self.clone().lead(
                     key,
@@ -140,7 +160,9 @@ impl Cache {
                         .await
                 }
             },
-        }
+        };
+        outcome(policy, &request, "miss", None, response.status());
+        response
     }
 
     /// Whether the request carries a credential header the policy does not
@@ -557,6 +579,30 @@ fn all_tags(policy: &Policy, tags: Vec<String>) -> Vec<Arc<str>> {
     all.extend(policy.tags().iter().cloned());
     all.extend(tags.into_iter().map(Arc::from));
     all
+}
+
+/// One `debug` event per request: its outcome (`hit`, `miss`,
+/// `not_modified` from a `check`, or `bypass` with the reason: `method`,
+/// `credentials`, `key_size`), the route and the request's readable parts.
+/// Never header values, the query (it may carry tokens) or the key's bytes;
+/// fields are only computed when the event is enabled.
+fn outcome(
+    policy: &Policy,
+    request: &RequestHead<'_>,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+    status: http::StatusCode,
+) {
+    tracing::debug!(
+        outcome,
+        reason,
+        route = policy.name(),
+        method = %request.method,
+        authority = request.authority(),
+        path = request.uri.path(),
+        status = status.as_u16(),
+        "cache"
+    );
 }
 
 /// A registered put whose future may be dropped before it returns: then
