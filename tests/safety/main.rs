@@ -6,7 +6,6 @@ mod fence;
 mod identity;
 mod key;
 mod key_props;
-mod logs;
 mod panics;
 mod preconditions;
 mod remote;

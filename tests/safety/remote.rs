@@ -40,8 +40,15 @@ async fn doc(request: CacheRequest, State(app): State<App>) -> Response {
 }
 
 fn setup() -> (Router, Cache, FakeStore, App) {
-    let store = FakeStore::default();
-    let cache = Cache::builder().store(store.clone()).build();
+    setup_with(FakeStore::default(), Duration::from_millis(100))
+}
+
+/// The doc route over `store`, with this store timeout.
+fn setup_with(store: FakeStore, store_timeout: Duration) -> (Router, Cache, FakeStore, App) {
+    let cache = Cache::builder()
+        .store(store.clone())
+        .store_timeout(store_timeout)
+        .build();
     let app = App {
         version: Arc::new(AtomicU64::new(1)),
         ..App::default()
@@ -247,18 +254,7 @@ fn entry_arithmetic_never_overflows() {
 async fn a_frozen_store_costs_a_miss_one_store_timeout_not_two() {
     let store = FakeStore::default();
     *store.delay.lock().unwrap() = Duration::from_secs(10);
-    let cache = Cache::builder()
-        .store(store.clone())
-        .store_timeout(Duration::from_millis(100))
-        .build();
-    let state = App {
-        version: Arc::new(AtomicU64::new(1)),
-        ..App::default()
-    };
-    let app = Router::new()
-        .route("/doc", get(doc))
-        .with_state(state.clone())
-        .layer(Extension(cache.clone()));
+    let (app, cache, _store, _state) = setup_with(store, Duration::from_millis(100));
     let started = tokio::time::Instant::now();
     let reply = send(&app, request("/doc", &[])).await;
     assert_eq!(reply.body, "v1");
@@ -269,19 +265,7 @@ async fn a_frozen_store_costs_a_miss_one_store_timeout_not_two() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_overtaken_by_an_invalidation_never_serves_the_old_state() {
-    let store = FakeStore::default();
-    let cache = Cache::builder()
-        .store(store.clone())
-        .store_timeout(Duration::from_secs(5))
-        .build();
-    let state = App {
-        version: Arc::new(AtomicU64::new(1)),
-        ..App::default()
-    };
-    let app = Router::new()
-        .route("/doc", get(doc))
-        .with_state(state.clone())
-        .layer(Extension(cache.clone()));
+    let (app, cache, store, state) = setup_with(FakeStore::default(), Duration::from_secs(5));
     // The fill of version 1 is in memory; its put to the store is held.
     store.hold_puts.store(true, Ordering::SeqCst);
     let first = tokio::spawn({

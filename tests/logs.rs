@@ -1,5 +1,6 @@
 //! What the cache logs: one `debug` event per request with its outcome and
-//! the route, and never a credential.
+//! the route, and never a credential. A test binary of its own: the
+//! subscriber is process-wide, and tracing caches which callsites are on.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,11 @@ use axum::{Extension, Router};
 use cached_etag::{Cache, ETag, cached_etag};
 use http::HeaderMap;
 
-use crate::support::{get as request, send};
+#[allow(dead_code)]
+#[path = "safety/support.rs"]
+mod support;
+
+use support::{get as request, send};
 
 #[derive(Clone, Default)]
 struct Log(Arc<Mutex<Vec<u8>>>);
@@ -43,7 +48,7 @@ async fn one_event_per_outcome_and_never_a_credential() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
     let app = Router::new()
         .route("/doc", get(private_doc).post(private_doc))
         .with_state(())
@@ -74,7 +79,7 @@ async fn one_event_per_outcome_and_never_a_credential() {
         "reason=\"credentials\"",
         "reason=\"method\"",
         "status=304",
-        "route=\"safety::logs::private_doc\"",
+        "route=\"logs::private_doc\"",
         "path=\"/doc\"",
     ] {
         assert!(text.contains(expected), "no {expected} in:\n{text}");
