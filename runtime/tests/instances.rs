@@ -19,7 +19,6 @@
 #![cfg(feature = "redis")]
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
@@ -55,42 +54,9 @@ const BACK: Duration = Duration::from_secs(1);
 
 static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| Policy::builder("instances::doc").build());
 
-/// A `redis-server` of this test's own, killed when dropped.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(port: u16) -> Server {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (scripts/test.sh installs it)");
-        let server = Server { child };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        server
-    }
-
-    /// SIGKILL: Redis loses everything it held (no persistence).
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill();
-        }
-    }
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
+use redis_server::Server;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -11,7 +11,6 @@
 #![cfg(feature = "redis")]
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -765,50 +764,9 @@ async fn lost_fences_still_refuse_late_fills() {
 // ---------------------------------------------------------------------------
 // Outage
 
-/// A `redis-server` of this test's own, killed when dropped.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn start(port: u16) -> Server {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (CACHED_ETAG_REDIS_URL is set)");
-        let server = Server { child };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        server
-    }
-
-    fn signal(&self, signal: &str) -> bool {
-        Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|status| status.success())
-    }
-
-    fn stop(&mut self) {
-        // A stopped process would not act on SIGKILL until continued.
-        self.signal("-CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.stop();
-        }
-    }
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
+use redis_server::Server;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -892,7 +850,7 @@ async fn an_outage_under_load_fails_open_and_recovers() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let healthy_errors = a.stats().store_errors;
     phase.store(1, Ordering::SeqCst);
-    server.stop();
+    server.kill();
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let killed = a.stats();
     server = Server::start(port);
@@ -1035,7 +993,7 @@ async fn a_killed_redis_clears_at_once_and_until_it_returns() {
         "opening clear"
     );
 
-    server.stop();
+    server.kill();
     let killed = Instant::now();
     let event = next_event(&mut events, Duration::from_secs(2)).await;
     let took = killed.elapsed();
