@@ -25,7 +25,7 @@ fn entry(i: usize, tags: Vec<Arc<str>>) -> Entry {
     let body = Bytes::from(format!("{{\"id\":{i},\"name\":\"entry\"}}"));
     Entry {
         status: StatusCode::OK,
-        headers: HeaderMap::new(),
+        headers: HeaderMap::new().into(),
         etag: ETag::from_content(&body),
         body,
         last_modified: None,

@@ -39,7 +39,7 @@ fn entry() -> Entry {
     headers.insert("cache-control", POLICY.cache_control().clone());
     Entry {
         status: StatusCode::OK,
-        headers,
+        headers: headers.into(),
         etag: ETag::from_content(&body),
         body,
         last_modified: None,

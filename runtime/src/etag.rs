@@ -42,11 +42,23 @@ pub use style::{
 /// assert!(tag.weak_eq(&ETag::strong("42-1732442400")?));
 /// # Ok::<(), cached_etag_runtime::etag::InvalidETag>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ETag {
-    /// Only `etagc` characters (RFC 9110 §8.8.3), no quotes.
-    opaque: Box<str>,
+    /// The header value, `W/"opaque"` or `"opaque"`, rendered once when the
+    /// tag is made: every response that carries the tag clones it (a
+    /// reference count) instead of formatting it again. The opaque part is
+    /// only `etagc` characters (RFC 9110 §8.8.3) and valid UTF-8.
+    value: HeaderValue,
     weak: bool,
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ETag")
+            .field("opaque", &self.opaque())
+            .field("weak", &self.weak)
+            .finish()
+    }
 }
 
 /// The input is not a single valid entity-tag (RFC 9110 §8.8.3).
@@ -236,10 +248,7 @@ impl ETag {
             return Err(InvalidETag);
         }
         let opaque = std::str::from_utf8(tag.opaque).map_err(|_| InvalidETag)?;
-        Ok(ETag {
-            opaque: opaque.into(),
-            weak: tag.weak,
-        })
+        Ok(ETag::render(opaque, tag.weak))
     }
 
     /// A strong tag with this opaque part (given without quotes).
@@ -256,10 +265,7 @@ impl ETag {
     /// ```
     pub fn strong(opaque: &str) -> Result<ETag, InvalidETag> {
         validate_opaque(opaque)?;
-        Ok(ETag {
-            opaque: opaque.into(),
-            weak: false,
-        })
+        Ok(ETag::render(opaque, false))
     }
 
     /// A weak tag with this opaque part (given without quotes); the same
@@ -273,15 +279,20 @@ impl ETag {
     /// ```
     pub fn weak(opaque: &str) -> Result<ETag, InvalidETag> {
         validate_opaque(opaque)?;
-        Ok(ETag {
-            opaque: opaque.into(),
-            weak: true,
-        })
+        Ok(ETag::render(opaque, true))
     }
 
     /// The opaque part, without quotes and without `W/`.
     pub fn opaque(&self) -> &str {
-        &self.opaque
+        // Every constructor checked the opaque part is UTF-8.
+        std::str::from_utf8(self.opaque_bytes()).unwrap_or_default()
+    }
+
+    /// The opaque part's bytes: the value less `W/` and the quotes.
+    fn opaque_bytes(&self) -> &[u8] {
+        let value = self.value.as_bytes();
+        let start = if self.weak { 3 } else { 1 };
+        value.get(start..value.len() - 1).unwrap_or_default()
     }
 
     /// Whether this is a weak validator (`W/"…"`).
@@ -291,7 +302,10 @@ impl ETag {
 
     /// The same opaque part with the given weakness.
     pub fn with_weak(self, weak: bool) -> ETag {
-        ETag { weak, ..self }
+        if weak == self.weak {
+            return self;
+        }
+        ETag::render(self.opaque(), weak)
     }
 
     /// The same opaque part as a strong tag.
@@ -323,7 +337,7 @@ impl ETag {
     /// # Ok::<(), cached_etag_runtime::etag::InvalidETag>(())
     /// ```
     pub fn strong_eq(&self, other: &ETag) -> bool {
-        !self.weak && !other.weak && self.opaque == other.opaque
+        !self.weak && !other.weak && self.opaque_bytes() == other.opaque_bytes()
     }
 
     /// Weak comparison (RFC 9110 §8.8.3.2): the opaque parts are identical,
@@ -336,21 +350,35 @@ impl ETag {
     /// # Ok::<(), cached_etag_runtime::etag::InvalidETag>(())
     /// ```
     pub fn weak_eq(&self, other: &ETag) -> bool {
-        self.opaque == other.opaque
+        self.opaque_bytes() == other.opaque_bytes()
     }
 
     /// The `ETag` header value, `W/"…"` or `"…"`.
     ///
     /// Never fails: every constructor keeps the opaque part to `etagc`
-    /// characters, all of which a [`HeaderValue`] accepts. Build it once and
-    /// clone it (a reference count) rather than calling this per response.
+    /// characters, all of which a [`HeaderValue`] accepts. The value was
+    /// rendered when the tag was made; this is a reference count.
     pub fn to_header_value(&self) -> HeaderValue {
-        let text = self.to_string();
+        self.value.clone()
+    }
+
+    /// `W/"opaque"` or `"opaque"` as a header value, for a valid opaque part.
+    fn render(opaque: &str, weak: bool) -> ETag {
+        let mut text = String::with_capacity(opaque.len() + 4);
+        if weak {
+            text.push_str("W/");
+        }
+        text.push('"');
+        text.push_str(opaque);
+        text.push('"');
         match HeaderValue::from_maybe_shared(bytes::Bytes::from(text.into_bytes())) {
-            Ok(value) => value,
+            Ok(value) => ETag { value, weak },
             // Unreachable while the etagc invariant holds; an empty strong tag
             // keeps the no-panic promise if it ever did not.
-            Err(_) => HeaderValue::from_static("\"\""),
+            Err(_) => ETag {
+                value: HeaderValue::from_static("\"\""),
+                weak: false,
+            },
         }
     }
 
@@ -476,16 +504,13 @@ impl ETag {
     /// Wraps an opaque part that the caller built from etagc characters only.
     fn trusted(opaque: String, weak: bool) -> ETag {
         debug_assert!(opaque.bytes().all(is_etagc), "not etagc: {opaque:?}");
-        ETag {
-            opaque: opaque.into_boxed_str(),
-            weak,
-        }
+        ETag::render(&opaque, weak)
     }
 
     /// The borrowed form used by the precondition evaluator.
     pub(crate) fn as_ref(&self) -> ETagRef<'_> {
         ETagRef {
-            opaque: self.opaque.as_bytes(),
+            opaque: self.opaque_bytes(),
             weak: self.weak,
         }
     }
@@ -494,12 +519,8 @@ impl ETag {
 impl fmt::Display for ETag {
     /// `W/"opaque"` for a weak tag, `"opaque"` for a strong one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.weak {
-            f.write_str("W/")?;
-        }
-        f.write_char('"')?;
-        f.write_str(&self.opaque)?;
-        f.write_char('"')
+        // The value is ASCII or UTF-8 obs-text, checked when it was made.
+        f.write_str(std::str::from_utf8(self.value.as_bytes()).unwrap_or_default())
     }
 }
 

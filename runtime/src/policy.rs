@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use parking_lot::RwLock;
 
 /// The lifetime used when a policy does not set one.
@@ -44,7 +44,15 @@ pub struct Policy {
     cache_control: HeaderValue,
     private_cache_control: HeaderValue,
     learned_vary: LearnedVary,
+    replayed: ReplayedHeaders,
 }
+
+/// The replayed headers of the handler's last stored entry, for the next
+/// to share when its own are the same: they usually are (Content-Type,
+/// Cache-Control, Vary), and a header map with its buckets is several
+/// hundred bytes, more than many bodies.
+#[derive(Debug, Default)]
+struct ReplayedHeaders(parking_lot::Mutex<Option<Arc<HeaderMap>>>);
 
 /// Request headers that the handler's responses named in their own `Vary`
 /// beyond the policy's `vary`: from the first such response on, they are
@@ -145,6 +153,21 @@ impl Policy {
     /// The `Vary` value sent with responses, if the policy varies on anything.
     pub fn vary_header(&self) -> Option<&HeaderValue> {
         self.vary_value.as_ref()
+    }
+
+    /// `headers` as an entry of this policy keeps them: the copy the last
+    /// entry kept when they are equal, else a new one that later entries
+    /// may share.
+    pub(crate) fn share_headers(&self, headers: HeaderMap) -> Arc<HeaderMap> {
+        let mut last = self.replayed.0.lock();
+        match &*last {
+            Some(shared) if **shared == headers => shared.clone(),
+            _ => {
+                let shared = Arc::new(headers);
+                *last = Some(shared.clone());
+                shared
+            }
+        }
     }
 
     /// Whether a request carrying the credential header `name` may be
@@ -379,6 +402,7 @@ impl PolicyBuilder {
             private_cache_control: private_of(&cache_control),
             cache_control,
             learned_vary: LearnedVary::default(),
+            replayed: ReplayedHeaders::default(),
         })
     }
 }

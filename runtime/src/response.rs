@@ -186,8 +186,11 @@ impl Stamp<'_> {
         match buffered {
             Ok(body) if storable => Prepared::Storable(Entry {
                 status: parts.status,
-                headers: replayed(parts.headers),
-                body,
+                headers: self.policy.share_headers(replayed(without_validators(
+                    parts.headers,
+                    last_modified.is_some(),
+                ))),
+                body: compact(body),
                 etag,
                 last_modified,
                 tags: self.tags.to_vec(),
@@ -351,6 +354,29 @@ pub(crate) fn replayed(mut headers: HeaderMap) -> HeaderMap {
     compact
 }
 
+/// The headers less the validators an entry keeps as values and renders on
+/// every answer: `ETag`, and `Last-Modified` when the entry has the time.
+fn without_validators(mut headers: HeaderMap, has_last_modified: bool) -> HeaderMap {
+    headers.remove(header::ETAG);
+    if has_last_modified {
+        headers.remove(header::LAST_MODIFIED);
+    }
+    headers
+}
+
+/// A body to keep for long: small ones copied to an allocation of their own
+/// size. A serializer's buffer grows by doubling (axum's `Json` starts at
+/// 128 bytes), so a stored 7-byte body would otherwise hold 128; the copy
+/// is made once, on a miss.
+fn compact(body: Bytes) -> Bytes {
+    const COPIED_UP_TO: usize = 16 << 10;
+    if body.len() <= COPIED_UP_TO {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body
+    }
+}
+
 /// An entry read back from a remote store, admitted only if it could have
 /// been stored here: a remote store is shared and its bytes are outside
 /// data, so the storability rules are applied again (a 200, no
@@ -368,7 +394,7 @@ pub(crate) fn admit_remote(mut entry: Entry, policy: &Policy, now: SystemTime) -
         .iter()
         .eq([policy.cache_control()]);
     let storable = if own {
-        let mut others = entry.headers.clone();
+        let mut others = HeaderMap::clone(&entry.headers);
         others.remove(header::CACHE_CONTROL);
         storable_headers(&others)
     } else {
@@ -377,7 +403,10 @@ pub(crate) fn admit_remote(mut entry: Entry, policy: &Policy, now: SystemTime) -
     if !storable {
         return None;
     }
-    entry.headers = replayed(entry.headers);
+    // Entries of an older release carried their validators as headers too.
+    let headers = Arc::unwrap_or_clone(entry.headers);
+    let headers = without_validators(headers, entry.last_modified.is_some());
+    entry.headers = policy.share_headers(replayed(headers));
     entry.ttl = entry.remaining_ttl(now).min(policy.ttl());
     entry.stored_at = now;
     (!entry.ttl.is_zero()).then_some(entry)
@@ -406,19 +435,50 @@ pub(crate) fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     Some(names)
 }
 
-/// A 200 from a stored entry.
-pub(crate) fn from_entry<B: From<Bytes>>(entry: &Entry) -> Response<B> {
+/// A 200 from a stored entry: its replayed headers, then its validators;
+/// `last_modified` is the entry's time as an HTTP-date, rendered once when
+/// it was stored.
+pub(crate) fn from_entry<B: From<Bytes>>(
+    entry: &Entry,
+    last_modified: Option<HeaderValue>,
+) -> Response<B> {
+    let mut headers = HeaderMap::with_capacity(entry.headers.len() + 2);
+    for (name, value) in entry.headers.iter() {
+        headers.append(name.clone(), value.clone());
+    }
+    with_validators(&mut headers, entry, last_modified);
     let mut response = Response::new(B::from(entry.body.clone()));
     *response.status_mut() = entry.status;
-    *response.headers_mut() = entry.headers.clone();
+    *response.headers_mut() = headers;
     response
+}
+
+/// The 304 answering for a stored entry (RFC 9110 §15.4.5).
+pub(crate) fn not_modified_entry<B: From<Bytes>>(
+    entry: &Entry,
+    last_modified: Option<HeaderValue>,
+) -> Response<B> {
+    let mut headers = not_modified_headers(&entry.headers);
+    with_validators(&mut headers, entry, last_modified);
+    not_modified_with(headers)
+}
+
+fn with_validators(headers: &mut HeaderMap, entry: &Entry, last_modified: Option<HeaderValue>) {
+    headers.insert(header::ETAG, entry.etag.to_header_value());
+    if let Some(value) = last_modified {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
 }
 
 /// A `304 Not Modified` carrying what RFC 9110 §15.4.5 asks of the 200's headers.
 pub(crate) fn not_modified<B: From<Bytes>>(headers: &HeaderMap) -> Response<B> {
+    not_modified_with(not_modified_headers(headers))
+}
+
+fn not_modified_with<B: From<Bytes>>(headers: HeaderMap) -> Response<B> {
     let mut response = Response::new(B::from(Bytes::new()));
     *response.status_mut() = StatusCode::NOT_MODIFIED;
-    *response.headers_mut() = not_modified_headers(headers);
+    *response.headers_mut() = headers;
     response
 }
 

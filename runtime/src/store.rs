@@ -33,9 +33,13 @@ pub struct Entry {
     /// The response status (200 unless a policy stores others).
     pub status: StatusCode,
     /// The headers replayed on a hit: the handler's own (less the per-message
-    /// ones such as `Date`, `Set-Cookie` and hop-by-hop fields) plus `ETag`,
-    /// `Cache-Control`, `Last-Modified` and `Vary` as the policy set them.
-    pub headers: HeaderMap,
+    /// ones such as `Date`, `Set-Cookie` and hop-by-hop fields) plus
+    /// `Cache-Control` and `Vary` as the policy set them. The validators are
+    /// not among them: a hit sends `ETag` from [`etag`](Self::etag) and
+    /// `Last-Modified` from [`last_modified`](Self::last_modified), so that
+    /// the entries of one handler, which mostly differ only there, share one
+    /// copy of the rest.
+    pub headers: Arc<HeaderMap>,
     /// The body.
     pub body: Bytes,
     /// The entity tag, computed once when the entry was made.

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 fn entry(body: &'static str, tags: &[&str]) -> Entry {
     Entry {
         status: StatusCode::OK,
-        headers: HeaderMap::new(),
+        headers: HeaderMap::new().into(),
         body: Bytes::from_static(body.as_bytes()),
         etag: ETag::from_content(body.as_bytes()),
         last_modified: None,
@@ -63,7 +63,7 @@ prop_compose! {
         let etag = if weak { ETag::weak(&opaque) } else { ETag::strong(&opaque) }.unwrap();
         Entry {
             status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
+            headers: map.into(),
             body: Bytes::from(body),
             etag,
             last_modified,

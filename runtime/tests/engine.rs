@@ -677,7 +677,7 @@ impl Store for GatedStore {
 async fn a_remote_answer_overtaken_by_an_invalidation_is_not_kept() {
     let stale = Entry {
         status: StatusCode::OK,
-        headers: HeaderMap::new(),
+        headers: HeaderMap::new().into(),
         body: Bytes::from_static(b"stale"),
         etag: ETag::from_content(b"stale"),
         last_modified: None,
@@ -754,4 +754,83 @@ fn headers_are_plain_http_types() {
         headers: &headers,
     };
     assert_eq!(head.headers.len(), 1);
+}
+
+/// The headers a hit sends, as (name, every value) pairs in name order.
+fn sent(response: &Response<Body>) -> Vec<(String, Vec<String>)> {
+    let mut names: Vec<_> = response.headers().keys().map(|n| n.to_string()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let values = response.headers().get_all(&name);
+            let values = values.iter().map(|v| v.to_str().unwrap().to_owned());
+            (name, values.collect())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn entries_of_one_handler_share_their_replayed_headers() {
+    // A policy of its own: the tests beside this one store under POLICY.
+    static SHARING: LazyLock<Arc<Policy>> =
+        LazyLock::new(|| Policy::builder("engine::sharing").build());
+    async fn respond<F>(cache: &Cache, r: &Req, _: &[&str], fill: F) -> Response<Body>
+    where
+        F: Future<Output = Fresh<Body>> + Send + 'static,
+    {
+        let head = RequestHead::from(&r.0);
+        cache.respond(head, &SHARING, Vec::new(), None, fill).await
+    }
+    let cache = Cache::new();
+    let with_type = |body: &'static str| async move {
+        let mut response = Response::new(Body::from(body));
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("text/plain"));
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_732_442_400);
+        Fresh::new(response).with_last_modified(t)
+    };
+    let (a, b) = (get("/a"), get("/b"));
+    let miss_a = respond(&cache, &a, &[], with_type("a")).await;
+    let miss_b = respond(&cache, &b, &[], with_type("b")).await;
+    let key = |r: &Req| Key::for_request(&SHARING, &RequestHead::from(&r.0));
+    let (stored_a, stored_b) = (cache.peek(&key(&a)).unwrap(), cache.peek(&key(&b)).unwrap());
+    assert!(
+        Arc::ptr_eq(&stored_a.headers, &stored_b.headers),
+        "one copy of the headers the two entries have in common"
+    );
+    // The validators are kept as values, not among the shared headers...
+    assert!(!stored_a.headers.contains_key("etag"));
+    assert!(!stored_a.headers.contains_key("last-modified"));
+    // ...and every answer sends them exactly as the miss did, once each.
+    let hit_a = respond(&cache, &a, &[], with_type("changed")).await;
+    let hit_b = respond(&cache, &b, &[], with_type("changed")).await;
+    assert_eq!(cache.stats().hits, 2);
+    assert_eq!(sent(&hit_a), sent(&miss_a));
+    assert_eq!(sent(&hit_b), sent(&miss_b));
+    assert_ne!(hit_a.headers()["etag"], hit_b.headers()["etag"]);
+    assert_eq!(hit_a.headers().get_all("etag").iter().count(), 1);
+    assert_eq!(
+        hit_a.headers()["last-modified"],
+        "Sun, 24 Nov 2024 10:00:00 GMT"
+    );
+    let not_modified = respond(
+        &cache,
+        &req(
+            Method::GET,
+            "/a",
+            &[("if-none-match", hit_a.headers()["etag"].to_str().unwrap())],
+        ),
+        &[],
+        with_type("changed"),
+    )
+    .await;
+    assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(not_modified.headers()["etag"], hit_a.headers()["etag"]);
+    assert_eq!(
+        not_modified.headers()["last-modified"],
+        hit_a.headers()["last-modified"]
+    );
+    assert!(!not_modified.headers().contains_key("content-type"));
 }

@@ -100,7 +100,7 @@ async fn text(response: Response<Body>) -> Bytes {
 fn entry(body: &'static str, tags: &[&str]) -> Entry {
     Entry {
         status: StatusCode::OK,
-        headers: HeaderMap::new(),
+        headers: HeaderMap::new().into(),
         body: Bytes::from_static(body.as_bytes()),
         etag: ETag::from_content(body.as_bytes()),
         last_modified: None,

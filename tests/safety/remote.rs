@@ -122,6 +122,12 @@ async fn a_read_racing_an_invalidation_cannot_copy_the_old_entry_back() {
     );
 }
 
+/// Puts `entry` in the remote store under the test document's key.
+fn seed(store: &FakeStore, entry: Entry) {
+    let key = key().as_bytes().to_vec();
+    store.entries.lock().unwrap().insert(key, entry);
+}
+
 fn poisoned(status: StatusCode, headers: &[(&'static str, &'static str)], ttl: Duration) -> Entry {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
@@ -129,7 +135,7 @@ fn poisoned(status: StatusCode, headers: &[(&'static str, &'static str)], ttl: D
     }
     Entry {
         status,
-        headers: map,
+        headers: map.into(),
         body: Bytes::from_static(b"from the store"),
         etag: ETag::from_string("remote"),
         last_modified: None,
@@ -172,11 +178,7 @@ async fn remote_entries_are_filtered_like_fresh_ones() {
         ),
     ] {
         let (app, cache, store, state) = setup();
-        store
-            .entries
-            .lock()
-            .unwrap()
-            .insert(key().as_bytes().to_vec(), entry);
+        seed(&store, entry);
         let reply = send(&app, request("/doc", &[])).await;
         assert_eq!(reply.body, "v1", "an entry with {what} was served");
         assert!(reply.header("set-cookie").is_none());
@@ -197,11 +199,7 @@ async fn per_message_headers_of_remote_entries_are_dropped() {
         ],
         Duration::from_secs(60),
     );
-    store
-        .entries
-        .lock()
-        .unwrap()
-        .insert(key().as_bytes().to_vec(), entry);
+    seed(&store, entry);
     let reply = send(&app, request("/doc", &[])).await;
     assert_eq!(reply.body, "from the store");
     assert_eq!(state.runs.get(), 0);
@@ -210,15 +208,30 @@ async fn per_message_headers_of_remote_entries_are_dropped() {
     assert_ne!(reply.header("content-length"), Some("999"));
 }
 
+/// Entries written by the previous release carry their validators among
+/// their headers as well; they are sent once, from the entry's values.
+#[tokio::test]
+async fn validators_among_a_remote_entrys_headers_are_sent_once() {
+    let (app, _cache, store, state) = setup();
+    let entry = poisoned(
+        StatusCode::OK,
+        &[("etag", "W/\"remote\""), ("x-kept", "1")],
+        Duration::from_secs(60),
+    );
+    seed(&store, entry);
+    let reply = send(&app, request("/doc", &[])).await;
+    assert_eq!(reply.body, "from the store");
+    assert_eq!(state.runs.get(), 0);
+    assert_eq!(reply.headers.get_all("etag").iter().count(), 1);
+    assert_eq!(reply.header("etag"), Some("W/\"remote\""));
+    assert_eq!(reply.header("x-kept"), Some("1"));
+}
+
 #[tokio::test]
 async fn remote_lifetimes_are_clamped_to_the_policy() {
     let (app, _cache, store, state) = setup();
     let entry = poisoned(StatusCode::OK, &[], Duration::from_secs(365 * 24 * 3600));
-    store
-        .entries
-        .lock()
-        .unwrap()
-        .insert(key().as_bytes().to_vec(), entry);
+    seed(&store, entry);
     assert_eq!(
         send(&app, request("/doc", &[])).await.body,
         "from the store"
@@ -234,11 +247,7 @@ async fn remote_lifetimes_are_clamped_to_the_policy() {
 async fn a_huge_remote_ttl_does_not_panic() {
     let (app, _cache, store, _state) = setup();
     let entry = poisoned(StatusCode::OK, &[], Duration::MAX);
-    store
-        .entries
-        .lock()
-        .unwrap()
-        .insert(key().as_bytes().to_vec(), entry);
+    seed(&store, entry);
     let reply = send(&app, request("/doc", &[])).await;
     assert_eq!(reply.status, StatusCode::OK);
 }

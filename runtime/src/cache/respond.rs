@@ -102,7 +102,7 @@ impl Cache {
             && let Some(entry) = self.lookup(key, policy, check.as_ref(), &mut budget).await
         {
             Counters::bump(&counters.hits);
-            let response = self.answer_from_entry(&entry, &preconditions, method);
+            let response = self.answer_from_stored(&entry, &preconditions, method);
             outcome(policy, &request, "hit", None, response.status());
             return response;
         }
@@ -153,7 +153,7 @@ impl Cache {
                 self.answer_led(fill, &preconditions, method).await
             }
             Role::Waiter(receiver) => match self.wait(&key, receiver).await {
-                Some(entry) => self.answer_from_entry(&entry, &preconditions, method),
+                Some(entry) => self.answer_from_stored(&entry, &preconditions, method),
                 // The leader's response was not for sharing: make our own.
                 None => {
                     self.run_alone(Some(&key), &stamp, fill, budget, &preconditions, method)
@@ -477,8 +477,11 @@ impl Cache {
         method: &Method,
     ) -> Response<B> {
         match made {
-            Filled::Stored(entry) => self.answer_from_entry(&entry, preconditions, method),
-            Filled::NotStored(entry) => self.answer_from_entry(&entry, preconditions, method),
+            Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method),
+            Filled::NotStored(entry) => {
+                let last_modified = entry.last_modified.and_then(response::http_date);
+                self.answer_from_entry(&entry, last_modified, preconditions, method)
+            }
             Filled::PassThrough {
                 response,
                 validators,
@@ -486,16 +489,27 @@ impl Cache {
         }
     }
 
+    fn answer_from_stored<B: From<Bytes>>(
+        &self,
+        entry: &EntryRef,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B> {
+        self.answer_from_entry(entry, entry.last_modified_value(), preconditions, method)
+    }
+
+    /// Answers from an entry; `last_modified` is its time as a header value.
     fn answer_from_entry<B: From<Bytes>>(
         &self,
         entry: &Entry,
+        last_modified: Option<http::HeaderValue>,
         preconditions: &Preconditions<'_>,
         method: &Method,
     ) -> Response<B> {
         let current = Current::new(Some(&entry.etag), entry.last_modified);
         match self.evaluate(preconditions, method, current, entry.body.len()) {
-            Outcome::Proceed => response::from_entry(entry),
-            Outcome::NotModified => response::not_modified(&entry.headers),
+            Outcome::Proceed => response::from_entry(entry, last_modified),
+            Outcome::NotModified => response::not_modified_entry(entry, last_modified),
             Outcome::PreconditionFailed => response::precondition_failed(),
         }
     }

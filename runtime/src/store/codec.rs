@@ -26,7 +26,7 @@ use crate::ETag;
 /// use cached_etag_runtime::store::codec::{FORMAT_VERSION, encode_entry};
 /// # let entry = cached_etag_runtime::Entry {
 /// #     status: http::StatusCode::OK,
-/// #     headers: http::HeaderMap::new(),
+/// #     headers: Default::default(),
 /// #     body: bytes::Bytes::new(),
 /// #     etag: cached_etag_runtime::ETag::from_content(b""),
 /// #     last_modified: None,
@@ -48,7 +48,7 @@ pub const FORMAT_VERSION: u8 = 1;
 /// # use cached_etag_runtime::{ETag, Entry};
 /// # let entry = Entry {
 /// #     status: http::StatusCode::OK,
-/// #     headers: http::HeaderMap::new(),
+/// #     headers: Default::default(),
 /// #     body: bytes::Bytes::from_static(b"hi"),
 /// #     etag: ETag::from_content(b"hi"),
 /// #     last_modified: None,
@@ -66,7 +66,7 @@ pub fn encode_entry(entry: &Entry) -> Vec<u8> {
     out.push(FORMAT_VERSION);
     put_varint(&mut out, u64::from(entry.status.as_u16()));
     put_varint(&mut out, entry.headers.len() as u64);
-    for (name, value) in &entry.headers {
+    for (name, value) in entry.headers.iter() {
         put_bytes(&mut out, name.as_str().as_bytes());
         put_bytes(&mut out, value.as_bytes());
     }
@@ -155,7 +155,7 @@ pub fn decode_entry(bytes: Bytes) -> Result<Entry, StoreError> {
     }
     Ok(Entry {
         status,
-        headers,
+        headers: headers.into(),
         body: bytes.slice(start..start + body),
         etag,
         last_modified,
