@@ -145,6 +145,25 @@ async fn guarded(State(runs): State<Runs>, _user: User) -> &'static str {
     "secret"
 }
 
+/// A path parameter that counts how often a tag template formats it.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+struct Counted(u32);
+
+static FORMATTED: AtomicU64 = AtomicU64::new(0);
+
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        FORMATTED.fetch_add(1, Ordering::SeqCst);
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cached_etag(tags("counted:{id}"))]
+async fn formatted(Path(id): Path<Counted>) -> String {
+    format!("item {}", id.0)
+}
+
 struct App {
     base: String,
     cache: Cache,
@@ -169,6 +188,7 @@ impl App {
             .route("/checked", get(checked))
             .route("/headers", get(headers_set))
             .route("/guarded", get(guarded))
+            .route("/formatted/{id}", get(formatted))
             .with_state(runs.clone())
             .layer(Extension(cache.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -257,6 +277,26 @@ async fn tag_templates_invalidate_exactly_their_entries() {
     app.get("/composite/2", &[]).await;
     assert_eq!(app.runs.get(), 3, "only item 1 ran again");
     assert_eq!(app.cache.invalidate_tag("items").await.removed, 2);
+}
+
+#[tokio::test]
+async fn a_hit_formats_no_tag_template() {
+    let app = App::start().await;
+    assert_eq!(
+        app.get("/formatted/5", &[]).await.text().await.unwrap(),
+        "item 5"
+    );
+    assert_eq!(
+        app.get("/formatted/5", &[]).await.text().await.unwrap(),
+        "item 5"
+    );
+    assert_eq!(app.cache.stats().hits, 1);
+    assert_eq!(
+        FORMATTED.load(Ordering::SeqCst),
+        1,
+        "formatted on the miss only"
+    );
+    assert_eq!(app.cache.invalidate_tag("counted:5").await.removed, 1);
 }
 
 #[tokio::test]

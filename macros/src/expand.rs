@@ -45,7 +45,6 @@ struct Names {
     /// `use <crate>::__private as __ce;`
     private: Ident,
     policy: Ident,
-    tags: Ident,
     check: Ident,
     output: Ident,
 }
@@ -57,7 +56,6 @@ impl Names {
             request: ident("__cached_etag"),
             private: ident("__ce"),
             policy: ident("__policy"),
-            tags: ident("__tags"),
             check: ident("__check"),
             output: ident("__output"),
         }
@@ -95,11 +93,6 @@ impl ToTokens for Function<'_> {
                 let #request = #request.with_cache(#cache);
             }
         });
-        let tags_arg = if model.templated_tags.is_empty() {
-            quote!(#private::Vec::new())
-        } else {
-            names.tags.to_token_stream()
-        };
         let check_arg = if model.check.is_some() {
             names.check.to_token_stream()
         } else {
@@ -112,11 +105,10 @@ impl ToTokens for Function<'_> {
             #vis #sig {
                 use #krate::__private as #private;
                 #policy
-                #tags
                 #check
                 #cache
                 #request
-                    .respond(#policy_name, #tags_arg, #check_arg, #fill)
+                    .respond_with(#policy_name, #check_arg, move || (#tags, #fill))
                     .await
             }
         });
@@ -271,9 +263,10 @@ impl ToTokens for DurationExpr<'_> {
     }
 }
 
-/// `let __tags = vec![format!("image:{id}"), ...];` for templated tags. The
-/// user's literal is passed to `format!` as written, so its placeholders
-/// resolve to the user's bindings.
+/// `vec![format!("image:{id}"), ...]` for templated tags, else
+/// `Vec::new()`: evaluated on a miss only, before the fill takes the
+/// bindings. The user's literal is passed to `format!` as written, so its
+/// placeholders resolve to the user's bindings.
 struct Tags<'a> {
     model: &'a Model,
     names: &'a Names,
@@ -282,14 +275,12 @@ struct Tags<'a> {
 impl ToTokens for Tags<'_> {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let templates = &self.model.templated_tags;
-        if templates.is_empty() {
-            return;
-        }
         let ce = &self.names.private;
-        let binding = &self.names.tags;
-        tokens.extend(quote! {
-            let #binding = #ce::vec![#(#ce::format!(#templates)),*];
-        });
+        if templates.is_empty() {
+            tokens.extend(quote!(#ce::Vec::new()));
+        } else {
+            tokens.extend(quote!(#ce::vec![#(#ce::format!(#templates)),*]));
+        }
     }
 }
 
@@ -547,7 +538,7 @@ mod tests {
                 model: &model,
                 names: &names
             }),
-            "let __tags = __ce :: vec ! [__ce :: format ! (\"image:{id}\")] ;"
+            "__ce :: vec ! [__ce :: format ! (\"image:{id}\")]"
         );
         let model = self::model(quote!(tags("images")));
         assert_eq!(
@@ -555,7 +546,7 @@ mod tests {
                 model: &model,
                 names: &names
             }),
-            ""
+            "__ce :: Vec :: new ()"
         );
     }
 

@@ -96,6 +96,26 @@ impl CacheRequest {
         };
         self.cache().respond(head, policy, tags, check, fill).await
     }
+
+    /// Answers the request through the cache, making the tags and the fill
+    /// only on a miss; see [`Cache::respond_with`].
+    pub async fn respond_with<M, F>(
+        self,
+        policy: &Arc<Policy>,
+        check: Option<ETag>,
+        make: M,
+    ) -> Response
+    where
+        M: FnOnce() -> (Vec<String>, F) + Send,
+        F: Future<Output = Fresh<Body>> + Send + 'static,
+    {
+        let head = RequestHead {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+        };
+        self.cache().respond_with(head, policy, check, make).await
+    }
 }
 
 /// A handler's output whose typed value an ETag style can read: `Json<T>`,

@@ -16,14 +16,16 @@ async fn hello(
         &*POLICY
     };
     __cached_etag
-        .respond(
+        .respond_with(
             __policy,
-            __ce::Vec::new(),
             __ce::None,
-            async move {
-                let __output: &'static str = async move { "hello" }.await;
-                __ce::hash(__output)
-            },
+            move || (
+                __ce::Vec::new(),
+                async move {
+                    let __output: &'static str = async move { "hello" }.await;
+                    __ce::hash(__output)
+                },
+            ),
         )
         .await
 }

@@ -21,17 +21,19 @@ async fn get_settings(
     let __check = __ce::check(db.settings_version().await);
     let __cached_etag = __cached_etag.with_cache(cache);
     __cached_etag
-        .respond(
+        .respond_with(
             __policy,
-            __ce::Vec::new(),
             __check,
-            async move {
-                let __output: Result<Json<Settings>, AppError> = async move {
-                    Ok(Json(db.settings().await?))
-                }
-                    .await;
-                __ce::timestamp(__output)
-            },
+            move || (
+                __ce::Vec::new(),
+                async move {
+                    let __output: Result<Json<Settings>, AppError> = async move {
+                        Ok(Json(db.settings().await?))
+                    }
+                        .await;
+                    __ce::timestamp(__output)
+                },
+            ),
         )
         .await
 }

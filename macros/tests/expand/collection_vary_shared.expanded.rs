@@ -25,19 +25,20 @@ pub async fn list_images(
         });
         &*POLICY
     };
-    let __tags = __ce::vec![__ce::format!("camera:{camera}:images")];
     __cached_etag
-        .respond(
+        .respond_with(
             __policy,
-            __tags,
             __ce::None,
-            async move {
-                let __output: Json<Vec<Image>> = async move {
-                    Json(db.images(camera, page).await)
-                }
-                    .await;
-                __ce::collection(__output)
-            },
+            move || (
+                __ce::vec![__ce::format!("camera:{camera}:images")],
+                async move {
+                    let __output: Json<Vec<Image>> = async move {
+                        Json(db.images(camera, page).await)
+                    }
+                        .await;
+                    __ce::collection(__output)
+                },
+            ),
         )
         .await
 }

@@ -19,19 +19,20 @@ async fn get_image(
         });
         &*POLICY
     };
-    let __tags = __ce::vec![__ce::format!("image:{id}")];
     __cached_etag
-        .respond(
+        .respond_with(
             __policy,
-            __tags,
             __ce::None,
-            async move {
-                let __output: Result<Json<Image>, AppError> = async move {
-                    Ok(Json(db.image(id).await?))
-                }
-                    .await;
-                __ce::composite(__output)
-            },
+            move || (
+                __ce::vec![__ce::format!("image:{id}")],
+                async move {
+                    let __output: Result<Json<Image>, AppError> = async move {
+                        Ok(Json(db.image(id).await?))
+                    }
+                        .await;
+                    __ce::composite(__output)
+                },
+            ),
         )
         .await
 }

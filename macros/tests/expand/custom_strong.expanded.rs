@@ -23,17 +23,19 @@ where
         &*POLICY
     };
     __cached_etag
-        .respond(
+        .respond_with(
             __policy,
-            __ce::Vec::new(),
             __ce::None,
-            async move {
-                let __output: Json<Report> = async move {
-                    Json(Report::build(year, month))
-                }
-                    .await;
-                __ce::custom(__output, etags::of_report)
-            },
+            move || (
+                __ce::Vec::new(),
+                async move {
+                    let __output: Json<Report> = async move {
+                        Json(Report::build(year, month))
+                    }
+                        .await;
+                    __ce::custom(__output, etags::of_report)
+                },
+            ),
         )
         .await
 }

@@ -76,9 +76,52 @@ impl Cache {
         B::Error: std::fmt::Display,
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
+        self.respond_with(request, policy, check, move || (tags, fill))
+            .await
+    }
+
+    /// [`respond`](Self::respond), with the request's tags and the fill
+    /// made by `make` only when the store cannot answer: a hit formats no
+    /// tag and builds no handler future. The attribute expands to this.
+    ///
+    /// ```
+    /// use std::sync::{Arc, LazyLock};
+    /// use cached_etag_runtime::{Cache, Fresh, Policy, RequestHead};
+    ///
+    /// static POLICY: LazyLock<Arc<Policy>> =
+    ///     LazyLock::new(|| Policy::builder("docs::item").build());
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::new();
+    /// let (parts, ()) = http::Request::get("/items/7").body(()).unwrap().into_parts();
+    /// type Body = http_body_util::Full<bytes::Bytes>;
+    /// let id = 7;
+    /// let response: http::Response<Body> = cache
+    ///     .respond_with(RequestHead::from(&parts), &POLICY, None, move || {
+    ///         (vec![format!("item:{id}")], async move {
+    ///             Fresh::new(http::Response::new(Body::from(format!("item {id}"))))
+    ///         })
+    ///     })
+    ///     .await;
+    /// assert_eq!(cache.stats().stores, 1);
+    /// # }
+    /// ```
+    pub async fn respond_with<B, M, F>(
+        &self,
+        request: RequestHead<'_>,
+        policy: &Arc<Policy>,
+        check: Option<ETag>,
+        make: M,
+    ) -> Response<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+        M: FnOnce() -> (Vec<String>, F) + Send,
+        F: Future<Output = Fresh<B>> + Send + 'static,
+    {
         let method = request.method;
         if method != Method::GET && method != Method::HEAD {
-            let response = fill.await.response;
+            let response = make().1.await.response;
             outcome(
                 policy,
                 &request,
@@ -106,6 +149,7 @@ impl Cache {
             outcome(policy, &request, "hit", None, response.status());
             return response;
         }
+        let (tags, fill) = make();
         let tags = all_tags(policy, tags);
         let stamp = Stamp {
             policy,
