@@ -82,6 +82,21 @@ async fn static_bytes() -> Response {
         .into_response()
 }
 
+/// The same bytes with the headers a hit sends (`ETag`, `Cache-Control`),
+/// as static values: the floor of a hit, what its extra header bytes cost
+/// hyper and the kernel without any cache work.
+async fn static_with_headers() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ETAG, "W/\"Jh1XFUiAP_ut4o2MURt0vQ\""),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        STATIC_BODY.clone(),
+    )
+        .into_response()
+}
+
 async fn baseline_work(Query(p): Query<Params>) -> Json<Report> {
     Json(work(p.id.unwrap_or(0)).await)
 }
@@ -170,6 +185,7 @@ async fn main() {
     let app = Router::new()
         .route("/baseline/hello", get(hello))
         .route("/baseline/static", get(static_bytes))
+        .route("/baseline/static-headers", get(static_with_headers))
         .route("/baseline/work", get(baseline_work))
         .route("/cached/work", get(cached_work))
         .route("/cached/composite", get(cached_composite))

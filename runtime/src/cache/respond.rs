@@ -121,7 +121,10 @@ impl Cache {
     {
         let method = request.method;
         if method != Method::GET && method != Method::HEAD {
-            let response = make().1.await.response;
+            // Boxed, like every path that runs the handler: the fill's
+            // state then lives on the heap only for the requests that run
+            // it, and the future of a hit stays small.
+            let response = Box::pin(make().1).await.response;
             outcome(
                 policy,
                 &request,
@@ -131,7 +134,6 @@ impl Cache {
             );
             return response;
         }
-        let counters = &self.inner.counters;
         let preconditions = Preconditions::new(request.headers);
         let check = check.map(|etag| etag.with_weak(!policy.is_strong()));
         let per_user = self.is_per_user(policy, request.headers);
@@ -139,10 +141,58 @@ impl Cache {
         let key = (!per_user)
             .then(|| Key::of(policy, &request, known_vary))
             .filter(|key| key.len() <= self.inner.max_key_bytes);
+        // A memory hit answers without an await.
+        let in_memory = key
+            .as_ref()
+            .map_or(InMemory::Absent, |key| self.in_memory(key, check.as_ref()));
+        if let InMemory::Hit(entry) = &in_memory {
+            Counters::bump(&self.inner.counters.hits);
+            let response = self.answer_from_stored(entry, &preconditions, method);
+            outcome(policy, &request, "hit", None, response.status());
+            return response;
+        }
+        let rest = Rest {
+            request,
+            policy,
+            check,
+            preconditions,
+            per_user,
+            known_vary,
+            key,
+            // An entry in memory that the check found stale is not looked
+            // for in the remote store either.
+            ask_remote: matches!(in_memory, InMemory::Absent),
+        };
+        Box::pin(self.respond_slowly(rest, make)).await
+    }
 
+    /// The rest of [`respond_with`](Self::respond_with) after memory could
+    /// not answer: the remote store, a 304 from the check, or the handler.
+    async fn respond_slowly<B, M, F>(&self, rest: Rest<'_>, make: M) -> Response<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+        M: FnOnce() -> (Vec<String>, F) + Send,
+        F: Future<Output = Fresh<B>> + Send + 'static,
+    {
+        let Rest {
+            request,
+            policy,
+            check,
+            preconditions,
+            per_user,
+            known_vary,
+            key,
+            ask_remote,
+        } = rest;
+        let method = request.method;
+        let counters = &self.inner.counters;
         let mut budget = self.store_budget();
         if let Some(key) = &key
-            && let Some(entry) = self.lookup(key, policy, check.as_ref(), &mut budget).await
+            && ask_remote
+            && let Some(entry) = self
+                .lookup_remote(key, policy, check.as_ref(), &mut budget)
+                .await
         {
             Counters::bump(&counters.hits);
             let response = self.answer_from_stored(&entry, &preconditions, method);
@@ -463,28 +513,21 @@ impl Cache {
         self.inner.puts.settle(&key);
     }
 
-    /// The entry answering `key`, from memory or the remote store.
-    async fn lookup(
-        &self,
-        key: &Key,
-        policy: &Policy,
-        check: Option<&ETag>,
-        budget: &mut StoreBudget,
-    ) -> Option<EntryRef> {
+    /// What memory holds for `key`. A cheap validator that disagrees with
+    /// the stored ETag means the entry describes an old state: it is
+    /// removed.
+    fn in_memory(&self, key: &Key, check: Option<&ETag>) -> InMemory {
         let memory = &self.inner.memory;
-        let entry = match memory.get(key.as_bytes()) {
-            Some(entry) => entry,
-            None => self.lookup_remote(key, policy, budget).await?,
-        };
-        // A cheap validator that disagrees with the stored ETag means the
-        // entry describes an old state.
-        if let Some(check) = check
-            && !check.weak_eq(&entry.etag)
-        {
-            memory.remove(key.as_bytes(), None);
-            return None;
+        match memory.get(key.as_bytes()) {
+            None => InMemory::Absent,
+            Some(entry) if check.is_none_or(|check| check.weak_eq(&entry.etag)) => {
+                InMemory::Hit(entry)
+            }
+            Some(_) => {
+                memory.remove(key.as_bytes(), None);
+                InMemory::Stale
+            }
         }
-        Some(entry)
     }
 
     /// The remote store's entry under `key`, admitted into memory if it
@@ -493,6 +536,7 @@ impl Cache {
         &self,
         key: &Key,
         policy: &Policy,
+        check: Option<&ETag>,
         budget: &mut StoreBudget,
     ) -> Option<EntryRef> {
         let remote = self.inner.remote.as_ref()?;
@@ -511,7 +555,15 @@ impl Cache {
             tracing::debug!(?key, "remote entry refused");
             return None;
         };
-        self.commit(key, start, entry, false).ok()
+        let entry = self.commit(key, start, entry, false).ok()?;
+        // As in memory: a check that disagrees makes the entry stale.
+        if let Some(check) = check
+            && !check.weak_eq(&entry.etag)
+        {
+            self.inner.memory.remove(key.as_bytes(), None);
+            return None;
+        }
+        Some(entry)
     }
 
     fn answer_filled<B: Body + From<Bytes>>(
@@ -601,6 +653,29 @@ impl Cache {
         }
         outcome
     }
+}
+
+/// What memory holds for a key.
+enum InMemory {
+    /// A live entry that the request's check, if any, agrees with.
+    Hit(EntryRef),
+    /// An entry the check found stale, now removed.
+    Stale,
+    /// Nothing.
+    Absent,
+}
+
+/// What [`Cache::respond_with`] worked out before memory missed, for the
+/// rest of the request path.
+struct Rest<'a> {
+    request: RequestHead<'a>,
+    policy: &'a Arc<Policy>,
+    check: Option<ETag>,
+    preconditions: Preconditions<'a>,
+    per_user: bool,
+    known_vary: usize,
+    key: Option<Key>,
+    ask_remote: bool,
 }
 
 /// What filling a miss made, ready to answer with.

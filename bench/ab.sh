@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Old against new: two bench-server binaries side by side, the same
+# scenarios alternating between them for several rounds, server CPU per
+# request from /proc/<pid>/stat, medians and new/old ratios.
+#
+#   bash bench/ab.sh OLD_BIN NEW_BIN      # e.g. a worktree's target/release/bench-server
+#   ROUNDS=8 DURATION=5 bash bench/ab.sh old/bench-server target/release/bench-server
+set -euo pipefail
+OLD=$1 NEW=$2
+ROUNDS=${ROUNDS:-6}
+DURATION=${DURATION:-5}
+CONNS=${CONNS:-64}
+OUT=${OUT:-target/bench-ab}
+mkdir -p "$OUT"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+"$OLD" 18091 >"$OUT/old.log" 2>&1 &
+OLD_PID=$!
+"$NEW" 18092 >"$OUT/new.log" 2>&1 &
+NEW_PID=$!
+trap 'kill $OLD_PID $NEW_PID 2>/dev/null || true' EXIT
+for port in 18091 18092; do
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/baseline/hello" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$port/cached/work" >/dev/null
+done
+TCK=$(getconf CLK_TCK)
+RESULTS="$OUT/results.tsv"
+: >"$RESULTS"
+
+# run SIDE PID PORT NAME PATH [wrk args]
+run() {
+  local side=$1 pid=$2 port=$3 name=$4 path=$5
+  shift 5
+  local before after out reqs rps
+  before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "http://127.0.0.1:$port$path")
+  after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  awk -v s="$side" -v n="$name" -v r="$rps" -v t="$((after - before))" -v q="$reqs" -v k="$TCK" \
+    'BEGIN { printf "%s\t%s\t%s\t%.3f\n", s, n, r, t * 1e6 / k / q }' >>"$RESULTS"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round"
+  for side in old new; do
+    if [ $side = old ]; then pid=$OLD_PID port=18091; else pid=$NEW_PID port=18092; fi
+    etag=$(curl -si "http://127.0.0.1:$port/cached/work" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+    run $side $pid $port hit /cached/work
+    run $side $pid $port 304 /cached/work -H "If-None-Match: $etag"
+    run $side $pid $port static /baseline/static
+    run $side $pid $port hello /baseline/hello
+  done
+done
+
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    side, name, rps, cpu = line.split("\t")
+    rows.setdefault((side, name), []).append((float(rps), float(cpu)))
+med = {k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
+print("| scenario | old req/s | new req/s | old CPU µs/req | new CPU µs/req | new/old CPU |")
+print("|---|---:|---:|---:|---:|---:|")
+for name in ["hit", "304", "static", "hello"]:
+    (ro, co), (rn, cn) = med[("old", name)], med[("new", name)]
+    print(f"| {name} | {ro:,.0f} | {rn:,.0f} | {co:.2f} | {cn:.2f} | {cn / co:.3f} |")
+for side in ["old", "new"]:
+    h, s, n, hello = (med[(side, x)][1] for x in ["hit", "static", "304", "hello"])
+    print(f"\n{side}: hit/static CPU {h / s:.3f}x, 304/hello CPU {n / hello:.3f}x")
+PY
