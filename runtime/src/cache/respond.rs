@@ -1,8 +1,10 @@
 //! The request path: from a request to its answer.
 //!
-//! [`Cache::respond`] reads as its steps: a method that is not GET or HEAD
-//! runs the handler untouched; the key (none for a credentialed request
-//! the policy does not open); a stored entry answers (a hit); else a `check`
+//! [`Cache::respond_with`] reads as its steps: a method that is not GET or
+//! HEAD runs the handler untouched; the key (none for a credentialed
+//! request the policy does not open); an entry in memory answers (a hit,
+//! with no `await`, so that a hit's future holds none of the rest); else,
+//! in a boxed future, the remote store may answer; else a `check`
 //! validator may answer 304 before anything runs; else the request leads
 //! or joins the single flight of its key ([`flight`](super::flight)), and a
 //! request that cannot share one runs its handler alone. Every made entry
