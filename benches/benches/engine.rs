@@ -39,11 +39,18 @@ fn key(i: usize) -> Vec<u8> {
     format!("handler::get\0GET\0localhost\0/api/items/{i}").into_bytes()
 }
 
-fn get_hit(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// A multi-threaded runtime's context, as a server's: the memory store then
+/// reads the coarse clock (see `store/memory/clock.rs`).
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_time()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn get_hit(c: &mut Criterion) {
+    let rt = server_runtime();
     let _guard = rt.enter();
     let mut group = c.benchmark_group("get_hit");
     for n in [10_000usize, 100_000] {
@@ -90,10 +97,7 @@ fn get_hit(c: &mut Criterion) {
 }
 
 fn insert(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = server_runtime();
     let _guard = rt.enter();
     let mut group = c.benchmark_group("insert");
     for n in [10_000usize, 100_000] {
