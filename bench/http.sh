@@ -3,7 +3,7 @@
 # several rounds in one server process, recording requests/s (wrk) and the
 # server's CPU time per request (/proc/<pid>/stat), then medians and ratios.
 #
-#   bash bench/http.sh            # about 6 minutes on 2 cores
+#   bash bench/http.sh            # about 9 minutes on 2 cores
 #   ROUNDS=5 DURATION=10 bash bench/http.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,8 +85,12 @@ pair() {
 }
 
 # Warm the entries and read their validators.
-for path in /cached/work /cached/composite /manual/work; do curl -sf "$BASE$path" >/dev/null; done
+for path in /cached/work /cached/composite /manual/work /handmade/work \
+  /peer/axum-response-cache /peer/tower-http-cache; do
+  curl -sf "$BASE$path" >/dev/null
+done
 ETAG=$(curl -si "$BASE/cached/work" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+HANDMADE_ETAG=$(curl -si "$BASE/handmade/work" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
 echo "ETag of /cached/work: $ETAG"
 
 echo "1. 304 vs hello"
@@ -102,6 +106,16 @@ pair "hit/cached_work#4" "$BASE/cached/work" "hit/manual_work" "$BASE/manual/wor
 pair "hit/cached_composite" "$BASE/cached/composite" "hit/manual_work#4b" "$BASE/manual/work"
 echo "5. miss (unique keys) vs uncached work"
 pair "miss/cached_work" "$BASE/cached/work" "work/baseline#5" "$BASE/baseline/work" -s "$OUT/unique.lua"
+
+echo "7. peers: hits of other caches, and a cache written by hand with its 304"
+pair "hit/cached_work#7a" "$BASE/cached/work" "hit/axum_response_cache" "$BASE/peer/axum-response-cache"
+pair "hit/cached_work#7b" "$BASE/cached/work" "hit/tower_http_cache" "$BASE/peer/tower-http-cache"
+pair "hit/cached_work#7c" "$BASE/cached/work" "hit/handmade" "$BASE/handmade/work"
+# Each side's 304 with its own validator, alternating.
+for _ in $(seq 1 "$ROUNDS"); do
+  run "304/cached_work#7d" "$BASE/cached/work" -H "If-None-Match: $ETAG"
+  run "304/handmade" "$BASE/handmade/work" -H "If-None-Match: $HANDMADE_ETAG"
+done
 
 echo "6. scale: 10k vs 1M resident entries"
 curl -sf "$BASE/admin/fill?n=0" >/dev/null
@@ -144,7 +158,12 @@ ratio("hit/cached_work", "work/baseline", "3. hit vs uncached work")
 ratio("hit/cached_work", "hit/manual_work", "4. macro vs hand-written", 0.98)
 ratio("hit/cached_composite", "hit/manual_work", "4b. composite macro vs hand-written", 0.98)
 ratio("miss/cached_work", "work/baseline", "5. miss vs uncached work", 0.95)
-ratio("scale/1M", "scale/10k", "6. 1M vs 10k resident entries", None, 1.5)
+ratio("scale/1M", "scale/10k", "6. 1M vs 10k resident entries", None, 1.1)
+ratio("hit/cached_work", "hit/axum_response_cache", "7a. hit vs axum-response-cache's hit", None, 1.0)
+ratio("hit/cached_work", "hit/tower_http_cache", "7b. hit vs tower-http-cache's hit", None, 1.0)
+ratio("hit/cached_work", "hit/handmade", "7c. hit vs a hand-written cache's hit")
+ratio("304/cached_work", "304/handmade", "7d. 304 vs a hand-written cache's 304", None, 1.0)
+ratio("304/handmade", "hello/baseline", "7e. the hand-written 304 vs hello")
 if rss:
     rss0, e0, rss1, e1, rss2, key = rss
     per = (rss2 - rss1) * 1024 / (e1 - e0)

@@ -170,6 +170,66 @@ async fn fill(
     cache.stats().entries.to_string()
 }
 
+/// The same caching written by hand, as a user might without a library:
+/// a read-locked map of ETag and body per path and query, a byte comparison
+/// of `If-None-Match`, no TTL, no tags, no single flight.
+async fn handmade(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    type Map = std::collections::HashMap<String, (axum::http::HeaderValue, Bytes)>;
+    static MAP: LazyLock<parking_lot::RwLock<Map>> = LazyLock::new(Default::default);
+    let key = uri.path_and_query().map_or("", |p| p.as_str());
+    let stored = MAP.read().get(key).cloned();
+    let (etag, body) = match stored {
+        Some(stored) => stored,
+        None => {
+            let body = Bytes::from(serde_json::to_vec(&work(0).await).expect("serialisable"));
+            let etag = cached_etag::ETag::from_content(&body).to_header_value();
+            MAP.write()
+                .insert(key.to_owned(), (etag.clone(), body.clone()));
+            (etag, body)
+        }
+    };
+    if headers.get(header::IF_NONE_MATCH) == Some(&etag) {
+        return (axum::http::StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The same work behind tower-http-cache's layer (in memory, moka). Its
+/// service wants a `Sync` body, so the inner service answers with `Full`.
+fn tower_http_cache_route() -> axum::routing::MethodRouter {
+    use tower_http_cache::prelude::{CacheLayer, InMemoryBackend};
+    let inner = tower::service_fn(|_: axum::extract::Request| async {
+        let body = serde_json::to_vec(&work(0).await).expect("serialisable");
+        let response = axum::http::Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(Bytes::from(body)))
+            .expect("a valid response");
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let layer = CacheLayer::builder(InMemoryBackend::new(10_000))
+        .ttl(Duration::from_secs(3600))
+        .build();
+    let service = tower::ServiceBuilder::new().layer(layer).service(inner);
+    let service =
+        axum::error_handling::HandleError::new(service, |error: tower::BoxError| async move {
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                error.to_string(),
+            )
+        });
+    axum::routing::get_service(service)
+}
+
 async fn stats(Extension(cache): Extension<Cache>) -> String {
     format!("{:?}", cache.stats())
 }
@@ -191,6 +251,14 @@ async fn main() {
         .route("/cached/composite", get(cached_composite))
         .route("/small", get(small))
         .route("/manual/work", get(manual_work))
+        .route("/handmade/work", get(handmade))
+        .route(
+            "/peer/axum-response-cache",
+            get(baseline_work).layer(axum_response_cache::CacheLayer::with_lifespan(
+                Duration::from_secs(3600),
+            )),
+        )
+        .route("/peer/tower-http-cache", tower_http_cache_route())
         .route("/admin/fill", get(fill))
         .route("/admin/stats", get(stats))
         .layer(Extension(cache));
