@@ -78,3 +78,18 @@ cargo test --workspace --all-features --no-fail-fast
 # own: the cfg flag would otherwise rebuild everything above.
 RUSTFLAGS="--cfg cached_etag_loom" CARGO_TARGET_DIR=target/loom \
   cargo test -p cached-etag-runtime --lib loom
+
+# --- fuzz smoke -------------------------------------------------------------------
+# Every fuzz target for a few seconds (FUZZ_SECS each): a parser that panics on
+# some input fails here. Longer runs by hand, see README's contributing section.
+# cargo-fuzz wants nightly flags, which RUSTC_BOOTSTRAP lets the stable
+# toolchain take.
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+(
+  cd fuzz
+  for target in header_parsers request_key store_codec; do
+    RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${FUZZ_SECS:-15}"
+  done
+)
