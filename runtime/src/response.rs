@@ -5,7 +5,8 @@
 //! a SHA-256 of the body), its `ETag`/`Cache-Control`/`Last-Modified`/`Vary`
 //! headers stamped, and its storability decided, which gives a `Prepared`
 //! response: an entry to store, or a response to pass through with its
-//! validators. Hits replay the stored headers and body as they are.
+//! validators. Hits replay the stored headers (shared by the handler's
+//! entries) and body, with the entry's own validators added.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
