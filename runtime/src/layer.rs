@@ -8,7 +8,10 @@
 //! untouched. The ETag is the one the inner service sent (a handler's own,
 //! or `tower_http::services::ServeDir`'s), kept exactly as sent, else a
 //! SHA-256 of the body; a `Last-Modified` it sent is kept and judged. A body
-//! of unknown length (a stream) passes through unbuffered and is not stored.
+//! is buffered (to hash and store it) when its length is known, from its
+//! size hint or a `Content-Length` as `ServeDir`'s file bodies declare, and
+//! within the cache's body limit; a longer one, or one of unknown length (a
+//! stream), passes through unbuffered and is not stored.
 //!
 //! Which policy applies is decided per request after routing, by the route's
 //! pattern ([`MatchedPath`]), so attach the layer with `Router::route_layer`

@@ -158,7 +158,11 @@ impl Stamp<'_> {
             && storable_headers(&parts.headers)
             && vary_names(&parts.headers)
                 .is_some_and(|names| self.policy.covers_vary(&names, self.known_vary));
-        let Some(buffered) = buffer(body, self.max_body).await else {
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let Some(buffered) = buffer(body, declared, self.max_body).await else {
             parts.status = StatusCode::INTERNAL_SERVER_ERROR;
             parts.headers.clear();
             return Prepared::unstorable(Response::from_parts(parts, B::from(Bytes::new())));
@@ -267,21 +271,65 @@ impl Stamp<'_> {
 /// The body in memory when its length is known and at most `max` (to hash
 /// and store it), else the body itself, untouched (a long or streaming body
 /// passes through); `None` if it failed while being read.
-async fn buffer<B>(body: B, max: usize) -> Option<Result<Bytes, B>>
+///
+/// The length is the body's exact size hint, else the `Content-Length` the
+/// service `declared`: a file body (`ServeDir`) is a stream that knows no
+/// size but whose response says it. Reading stops at `max` whatever was
+/// declared, and a body that runs past it counts as failed.
+async fn buffer<B>(body: B, declared: Option<u64>, max: usize) -> Option<Result<Bytes, B>>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
-    match body.size_hint().exact() {
-        Some(len) if len <= max as u64 => match body.collect().await {
-            Ok(collected) => Some(Ok(collected.to_bytes())),
-            Err(error) => {
-                tracing::warn!(%error, "response body failed while being buffered");
-                None
-            }
-        },
+    match body.size_hint().exact().or(declared) {
+        Some(len) if len <= max as u64 => read_at_most(body, len, max).await.map(Ok),
         _ => Some(Err(body)),
     }
+}
+
+/// The body's bytes, `len` expected, at most `max`; a body of one frame is
+/// kept as it is, not copied. Trailers are dropped (a stored response has
+/// none).
+async fn read_at_most<B>(body: B, len: u64, max: usize) -> Option<Bytes>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut total = 0usize;
+    while let Some(frame) = body.as_mut().frame().await {
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_trailers) => continue,
+            },
+            Err(error) => {
+                tracing::warn!(%error, "response body failed while being buffered");
+                return None;
+            }
+        };
+        total += data.len();
+        if total > max {
+            tracing::warn!(declared = len, "response body longer than its length");
+            return None;
+        }
+        match (&first, &mut joined) {
+            (None, _) => first = Some(data),
+            (Some(first), None) => {
+                let mut all = bytes::BytesMut::with_capacity(len as usize);
+                all.extend_from_slice(first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+            (Some(_), Some(all)) => all.extend_from_slice(&data),
+        }
+    }
+    Some(match joined {
+        Some(all) => all.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 /// `time` as an HTTP-date (RFC 9110 §5.6.7), or `None` outside the years
@@ -517,6 +565,36 @@ mod tests {
         assert!(!storable_headers(&map(&[("vary", "accept, *")])));
         assert!(!storable_headers(&map(&[("set-cookie", "a=b")])));
         assert!(storable_headers(&map(&[("vary", "accept")])));
+    }
+
+    /// A body of two frames that knows no size, as a file body is.
+    fn stream(chunks: &'static [&'static [u8]]) -> impl Body<Data = Bytes, Error = std::io::Error> {
+        let frames = chunks
+            .iter()
+            .map(|c| Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from_static(c))));
+        http_body_util::StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_stream_with_a_declared_length_is_buffered_within_the_limit() {
+        let body = stream(&[b"hello ", b"file"]);
+        assert!(body.size_hint().exact().is_none());
+        let read = buffer(body, Some(10), 64).await.unwrap();
+        assert_eq!(read.ok().unwrap(), "hello file");
+        // Undeclared, or declared over the limit: passed through unread.
+        assert!(buffer(stream(&[b"x"]), None, 64).await.unwrap().is_err());
+        assert!(
+            buffer(stream(&[b"x"]), Some(65), 64)
+                .await
+                .unwrap()
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_longer_than_the_limit_fails_whatever_it_declared() {
+        let lying = stream(&[b"four", b"more bytes"]);
+        assert!(buffer(lying, Some(4), 8).await.is_none());
     }
 
     #[test]
