@@ -201,7 +201,7 @@ pub async fn watch_database(
 /// The service's routes.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/", get(page::index))
+        .route("/", get(page::index).layer(page::cache()))
         .route("/api/settings", get(read::settings).put(write::settings))
         .route("/api/cameras", get(read::cameras))
         .route("/api/cameras/{id}", get(read::camera).put(write::camera))

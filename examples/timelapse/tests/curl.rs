@@ -125,3 +125,22 @@ fn curl_walk_through() {
     assert_eq!(etag, Some(new_etag));
     assert!(Path::new(etag_file).exists());
 }
+
+/// The page is cached by `CacheLayer` rather than the attribute: an ETag
+/// and a 304 all the same.
+#[test]
+fn the_page_gets_an_etag_and_a_304_from_the_layer() {
+    let server = Server::start();
+    let url = server.url("/");
+    let first = curl(&["-i", &url]);
+    let (status, etag) = status_and_header(&first, "etag");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{first}");
+    let etag = etag.expect("the page has an ETag");
+    assert!(first.contains("<html"), "{first}");
+    let again = curl(&["-i", "-H", &format!("if-none-match: {etag}"), &url]);
+    let (status, same) = status_and_header(&again, "etag");
+    assert_eq!(status, "HTTP/1.1 304 Not Modified", "{again}");
+    assert_eq!(same, Some(etag));
+    let stats = server.stats();
+    assert_eq!((stats.stores, stats.not_modified), (1, 1), "{stats:?}");
+}
