@@ -38,6 +38,18 @@ use crate::{AsCache, Cache, ETag, Fresh, Policy, RequestHead, default_cache};
 
 /// Caches the routes it wraps; see the [module docs](self).
 ///
+/// Three ways to attach it:
+///
+/// - **A group of routes**, with a policy per route pattern and a default
+///   for the others: `Router::route_layer`, below. Routes added after the
+///   call, and requests that match no route, are not wrapped.
+/// - **One route**: `get(handler).layer(CacheLayer::new(policy))`. The
+///   policy is the layer's default, so no pattern needs naming.
+/// - **A whole router, its fallback included**: `Router::layer`, as
+///   `tests/serve_dir.rs` does over a nested `ServeDir`.
+///
+/// A group of routes:
+///
 /// ```
 /// use std::time::Duration;
 /// use axum::{Router, routing::get};
@@ -52,6 +64,21 @@ use crate::{AsCache, Cache, ETag, Fresh, Policy, RequestHead, default_cache};
 ///         CacheLayer::new(Policy::builder("pages").build())
 ///             .route("/images/{id}", images, &["images", "image:{id}"]),
 ///     );
+/// ```
+///
+/// One route, and a router with a nested service:
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use cached_etag_runtime::{CacheLayer, Policy};
+///
+/// let one: Router = Router::new().route(
+///     "/report",
+///     get(|| async { "a report" }).layer(CacheLayer::new(Policy::builder("report").build())),
+/// );
+/// let all: Router = Router::new()
+///     .nest_service("/files", get(|| async { "a file" }))
+///     .layer(CacheLayer::new(Policy::builder("files").build()));
 /// ```
 #[derive(Clone, Debug)]
 pub struct CacheLayer {
