@@ -46,7 +46,7 @@ use crate::{AsCache, Cache, ETag, Fresh, Policy, RequestHead, default_cache};
 /// - **One route**: `get(handler).layer(CacheLayer::new(policy))`. The
 ///   policy is the layer's default, so no pattern needs naming.
 /// - **A whole router, its fallback included**: `Router::layer`, as
-///   `tests/serve_dir.rs` does over a nested `ServeDir`.
+///   over a nested `ServeDir` for instance.
 ///
 /// A group of routes:
 ///
