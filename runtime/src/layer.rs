@@ -45,8 +45,8 @@ use crate::{AsCache, Cache, ETag, Fresh, Policy, RequestHead, default_cache};
 ///   call, and requests that match no route, are not wrapped.
 /// - **One route**: `get(handler).layer(CacheLayer::new(policy))`. The
 ///   policy is the layer's default, so no pattern needs naming.
-/// - **A whole router, its fallback included**: `Router::layer`, as
-///   over a nested `ServeDir` for instance.
+/// - **A whole router, its fallback included**: `Router::layer`; for a
+///   nested `ServeDir`, for instance.
 ///
 /// A group of routes:
 ///
