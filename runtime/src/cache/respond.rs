@@ -137,7 +137,6 @@ impl Cache {
             return response;
         }
         let preconditions = Preconditions::new(request.headers);
-        let check = check.map(|etag| etag.with_weak(!policy.is_strong()));
         let per_user = self.is_per_user(policy, request.headers);
         let known_vary = policy.learned_vary_len();
         let key = (!per_user)
@@ -187,6 +186,11 @@ impl Cache {
             key,
             ask_remote,
         } = rest;
+        // The check as the policy sends it: only what the handler path
+        // answers with, or judges If-Match by, needs its weakness (a weak
+        // comparison, all a hit makes, ignores it), and a weakness changed
+        // renders the tag again.
+        let check = check.map(|etag| etag.with_weak(!policy.is_strong()));
         let method = request.method;
         let counters = &self.inner.counters;
         let mut budget = self.store_budget();
