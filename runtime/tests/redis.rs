@@ -107,6 +107,7 @@ fn entry(body: &'static str, tags: &[&str]) -> Entry {
         tags: tags.iter().map(|t| Arc::from(*t)).collect(),
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale_for: Duration::ZERO,
     }
 }
 

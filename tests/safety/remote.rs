@@ -142,6 +142,7 @@ fn poisoned(status: StatusCode, headers: &[(&'static str, &'static str)], ttl: D
         tags: vec!["doc".into()],
         stored_at: SystemTime::now(),
         ttl,
+        stale_for: Duration::ZERO,
     }
 }
 
