@@ -111,7 +111,13 @@ async fn get(
     }
     let (parts, ()) = request.body(()).unwrap().into_parts();
     let response = cache
-        .respond(RequestHead::from(&parts), policy, Vec::new(), None, origin.fill())
+        .respond(
+            RequestHead::from(&parts),
+            policy,
+            Vec::new(),
+            None,
+            origin.fill(),
+        )
         .await;
     read(response).await
 }
@@ -164,7 +170,10 @@ async fn fresh_then_stale_then_gone_at_the_exact_boundaries() {
     assert_eq!(get(&cache, &SWR, &origin, &[]).await.1, "v1");
     settle().await;
     let stats = cache.stats();
-    assert_eq!((stats.stale_served, stats.refreshes, origin.runs()), (1, 1, 2));
+    assert_eq!(
+        (stats.stale_served, stats.refreshes, origin.runs()),
+        (1, 1, 2)
+    );
     // While the refresh runs, the window's last nanosecond is still stale,
     // and no second refresh starts.
     advance(Duration::from_secs(30) - Duration::from_nanos(1)).await;
@@ -198,7 +207,10 @@ async fn a_refreshed_entry_replaces_the_stale_one() {
     assert_eq!(get(&cache, &SWR, &origin, &[]).await.1, "v2");
     assert_eq!(origin.runs(), 2);
     let stats = cache.stats();
-    assert_eq!((stats.stale_served, stats.refreshes, stats.stores), (1, 1, 2));
+    assert_eq!(
+        (stats.stale_served, stats.refreshes, stats.stores),
+        (1, 1, 2)
+    );
     assert_eq!(stats.revalidated_unchanged, 0);
 }
 
@@ -210,7 +222,10 @@ async fn a_stale_entry_answers_a_matching_if_none_match_with_a_304() {
     let etag = etag.unwrap();
     advance(Duration::from_secs(61)).await;
     let (status, body, sent) = get(&cache, &SWR, &origin, &[("if-none-match", &etag)]).await;
-    assert_eq!((status, body.len(), sent.as_deref()), (StatusCode::NOT_MODIFIED, 0, Some(&*etag)));
+    assert_eq!(
+        (status, body.len(), sent.as_deref()),
+        (StatusCode::NOT_MODIFIED, 0, Some(&*etag))
+    );
     assert_eq!(cache.stats().stale_served, 1);
 }
 
@@ -267,7 +282,10 @@ async fn a_failing_refresh_serves_stale_within_stale_if_error_then_surfaces_the_
 
     // A 4xx is an answer, not an error: it is passed on.
     origin.set(Answer::Status(StatusCode::NOT_FOUND));
-    assert_eq!(get(&cache, &SIE, &origin, &[]).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&cache, &SIE, &origin, &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // Past stale-if-error, the error is the answer.
     origin.set(Answer::Status(StatusCode::SERVICE_UNAVAILABLE));
@@ -277,7 +295,11 @@ async fn a_failing_refresh_serves_stale_within_stale_if_error_then_surfaces_the_
         StatusCode::SERVICE_UNAVAILABLE
     );
     let stats = cache.stats();
-    assert_eq!((stats.errors_masked, stats.stores), (2, 1), "no error stored");
+    assert_eq!(
+        (stats.errors_masked, stats.stores),
+        (2, 1),
+        "no error stored"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -294,7 +316,11 @@ async fn a_soft_purge_and_an_unchanged_refresh_keep_the_stored_body() {
     settle().await;
     let after = cache.peek(&key(&SWR)).expect("fresh again");
     assert_eq!(after.etag, before.etag);
-    assert_eq!(after.body.as_ptr(), before.body.as_ptr(), "the same stored bytes");
+    assert_eq!(
+        after.body.as_ptr(),
+        before.body.as_ptr(),
+        "the same stored bytes"
+    );
     let stats = cache.stats();
     assert_eq!((stats.revalidated_unchanged, stats.refreshes), (1, 1));
 
@@ -337,7 +363,10 @@ async fn an_invalidation_during_a_background_refresh_wins() {
     cache.invalidate_tag("doc").await;
     gate.notify_waiters();
     settle().await;
-    assert!(cache.peek(&key(&SWR)).is_none(), "the late refresh is discarded");
+    assert!(
+        cache.peek(&key(&SWR)).is_none(),
+        "the late refresh is discarded"
+    );
     *origin.gate.lock().unwrap() = None;
     origin.set(Answer::Body("v2"));
     assert_eq!(get(&cache, &SWR, &origin, &[]).await.1, "v2");
@@ -359,7 +388,13 @@ async fn a_client_that_goes_away_does_not_cancel_the_refresh() {
         .into_parts();
     drop(
         cache
-            .respond::<Body, _>(RequestHead::from(&parts), &SWR, Vec::new(), None, origin.fill())
+            .respond::<Body, _>(
+                RequestHead::from(&parts),
+                &SWR,
+                Vec::new(),
+                None,
+                origin.fill(),
+            )
             .await,
     );
     drop(parts);
@@ -382,7 +417,13 @@ async fn a_check_that_agrees_with_a_stale_entry_renews_it_without_running_the_ha
                 .unwrap()
                 .into_parts();
             let response = cache
-                .respond(RequestHead::from(&parts), &PLAIN, Vec::new(), check, origin.fill())
+                .respond(
+                    RequestHead::from(&parts),
+                    &PLAIN,
+                    Vec::new(),
+                    check,
+                    origin.fill(),
+                )
                 .await;
             read(response).await
         }
@@ -392,6 +433,9 @@ async fn a_check_that_agrees_with_a_stale_entry_renews_it_without_running_the_ha
     cache.invalidate_tags_soft(&["doc"]).await;
     assert_eq!(respond(Some(etag)).await.1, "v1");
     let stats: Stats = cache.stats();
-    assert_eq!((origin.runs(), stats.revalidated_unchanged, stats.hits), (1, 1, 1));
+    assert_eq!(
+        (origin.runs(), stats.revalidated_unchanged, stats.hits),
+        (1, 1, 1)
+    );
     assert!(cache.peek(&key(&PLAIN)).is_some(), "fresh again");
 }

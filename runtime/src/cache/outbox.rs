@@ -51,9 +51,7 @@ impl Invalidation {
             Invalidation::Key { key: k, keep, .. } => k.as_bytes() == key && !kept(keep),
             Invalidation::Tags {
                 tags: names, keep, ..
-            } => {
-                !kept(keep) && names.iter().any(|n| tags.iter().any(|t| **t == **n))
-            }
+            } => !kept(keep) && names.iter().any(|n| tags.iter().any(|t| **t == **n)),
             Invalidation::Clear => true,
         }
     }

@@ -143,9 +143,9 @@ impl Cache {
             .then(|| Key::of(policy, &request, known_vary))
             .filter(|key| key.len() <= self.inner.max_key_bytes);
         // A memory hit answers without an await.
-        let in_memory = key
-            .as_ref()
-            .map_or(InMemory::Absent, |key| self.in_memory(key, check.as_ref(), policy));
+        let in_memory = key.as_ref().map_or(InMemory::Absent, |key| {
+            self.in_memory(key, check.as_ref(), policy)
+        });
         if let InMemory::Hit(entry) = &in_memory {
             Counters::bump(&self.inner.counters.hits);
             let response = self.answer_from_stored(entry, &preconditions, method);
@@ -163,7 +163,8 @@ impl Cache {
         if let (Some(key), Some(stale)) = (&key, &stale)
             && policy.stale().serves_while_revalidating(stale.age)
         {
-            let response = self.answer_stale(key, stale, policy, known_vary, make, &preconditions, method);
+            let response =
+                self.answer_stale(key, stale, policy, known_vary, make, &preconditions, method);
             outcome(policy, &request, "hit", Some("stale"), response.status());
             return response;
         }
@@ -226,7 +227,13 @@ impl Cache {
                     let found = Stale { entry, age };
                     if policy.stale().serves_while_revalidating(age) {
                         let response = self.answer_stale(
-                            key, &found, policy, known_vary, make, &preconditions, method,
+                            key,
+                            &found,
+                            policy,
+                            known_vary,
+                            make,
+                            &preconditions,
+                            method,
                         );
                         outcome(policy, &request, "hit", Some("stale"), response.status());
                         return response;
@@ -290,7 +297,8 @@ impl Cache {
                     fill,
                     budget,
                 );
-                self.answer_led(fill, fallback, &preconditions, method).await
+                self.answer_led(fill, fallback, &preconditions, method)
+                    .await
             }
             Role::Waiter(receiver) => match self.wait(&key, receiver).await {
                 Waited::Stored(entry) => self.answer_from_stored(&entry, &preconditions, method),

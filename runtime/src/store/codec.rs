@@ -341,7 +341,10 @@ mod tests {
             stale_for: Duration::from_secs(30),
         };
         let now = encode_entry(&entry);
-        assert_eq!(decode_entry(now.clone().into()).unwrap().stale_for, entry.stale_for);
+        assert_eq!(
+            decode_entry(now.clone().into()).unwrap().stale_for,
+            entry.stale_for
+        );
         // Version 1: the same fields without the stale window (two varints,
         // 30 and 0, before the body's length and bytes).
         let mut first = vec![FORMAT_VERSION_1];

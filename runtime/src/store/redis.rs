@@ -685,7 +685,9 @@ impl Store for RedisStore {
         keep: Option<&'a ETag>,
     ) -> BoxFuture<'a, Result<Removed, StoreError>> {
         Box::pin(async move {
-            let message = Announcement::key(key, keep).soft(true).by(self.inner.origin);
+            let message = Announcement::key(key, keep)
+                .soft(true)
+                .by(self.inner.origin);
             self.remove_key(key, keep, &message.to_json()).await
         })
     }
@@ -696,7 +698,9 @@ impl Store for RedisStore {
         keep: Option<&'a ETag>,
     ) -> BoxFuture<'a, Result<Removed, StoreError>> {
         Box::pin(async move {
-            let message = Announcement::tags(tags, keep).soft(true).by(self.inner.origin);
+            let message = Announcement::tags(tags, keep)
+                .soft(true)
+                .by(self.inner.origin);
             self.remove_tagged(tags, keep, &message.to_json()).await
         })
     }
