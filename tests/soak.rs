@@ -190,7 +190,31 @@ struct Tally {
     /// Requests that got no HTTP answer at all.
     transport_errors: AtomicU64,
     writes: AtomicU64,
-    max_latency_us: AtomicU64,
+    /// The longest request, by the store's state when it ran (see
+    /// [`Phase`]).
+    max_latency_us: [AtomicU64; 3],
+}
+
+/// What the store was going through while a request ran, for the latency
+/// figures: up, frozen, or down. A request that saw two states counts in
+/// the later of them in this order.
+#[derive(Clone, Default)]
+struct Phase(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Phase {
+    const UP: usize = 0;
+    const FROZEN: usize = 1;
+    const DOWN: usize = 2;
+    const NAMES: [&str; 3] = ["up", "frozen", "down"];
+
+    fn now(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn set(&self, phase: usize) {
+        self.0.store(phase, Ordering::SeqCst);
+    }
 }
 
 fn parse(body: &str) -> Option<(usize, u64)> {
@@ -216,14 +240,15 @@ struct Report {
     wrong_304: u64,
     server_errors: u64,
     transport_errors: u64,
-    max_latency_ms: u64,
+    /// The longest request while the store was up, frozen, down.
+    max_latency_ms: [u64; 3],
 }
 
 impl Report {
     fn line(&self) -> String {
         format!(
             "{} s: {} requests ({} 304), {} writes; stale {}, wrong 304 {}, 5xx {}, \
-             no answer {}; max latency {} ms",
+             no answer {}; max latency {} ms{}",
             self.secs,
             self.requests,
             self.not_modified,
@@ -232,8 +257,23 @@ impl Report {
             self.wrong_304,
             self.server_errors,
             self.transport_errors,
-            self.max_latency_ms,
+            self.max_latency_ms.iter().max().unwrap_or(&0),
+            self.by_phase(),
         )
+    }
+
+    /// The longest request per store state, when the store had more than
+    /// one.
+    fn by_phase(&self) -> String {
+        if self.max_latency_ms[1..].iter().all(|&ms| ms == 0) {
+            return String::new();
+        }
+        let each: Vec<String> = Phase::NAMES
+            .iter()
+            .zip(self.max_latency_ms)
+            .map(|(name, ms)| format!("{name} {ms} ms"))
+            .collect();
+        format!(" ({})", each.join(", "))
     }
 
     /// The soak's promises.
@@ -256,7 +296,7 @@ impl Report {
 
 /// Serves the documents through `cache` on a loopback port and runs the
 /// clients and writers against it for `secs` seconds.
-async fn soak(cache: &Cache, secs: u64) -> Report {
+async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
     let db = Arc::new(Db {
         versions: (0..DOCS).map(|_| AtomicU64::new(1)).collect(),
         floors: (0..DOCS).map(|_| AtomicU64::new(1)).collect(),
@@ -276,7 +316,7 @@ async fn soak(cache: &Cache, secs: u64) -> Report {
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
         let (tally, stop, zipf, db) = (tally.clone(), stop.clone(), zipf.clone(), db.clone());
-        let (client, base) = (client.clone(), base.clone());
+        let (client, base, phase) = (client.clone(), base.clone(), phase.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0xC0FFEE + c as u64);
             let mut held: Vec<Option<(String, u64)>> = vec![None; DOCS];
@@ -289,6 +329,7 @@ async fn soak(cache: &Cache, secs: u64) -> Report {
                     request = request.header("if-none-match", etag);
                 }
                 let started = Instant::now();
+                let phase_then = phase.now();
                 let Ok(response) = request.send().await else {
                     tally.transport_errors.fetch_add(1, Ordering::Relaxed);
                     continue;
@@ -301,7 +342,8 @@ async fn soak(cache: &Cache, secs: u64) -> Report {
                     .map(str::to_owned);
                 let body = response.text().await.unwrap_or_default();
                 let took = started.elapsed().as_micros() as u64;
-                tally.max_latency_us.fetch_max(took, Ordering::Relaxed);
+                let seen = phase_then.max(phase.now());
+                tally.max_latency_us[seen].fetch_max(took, Ordering::Relaxed);
                 tally.requests.fetch_add(1, Ordering::Relaxed);
                 tally.gets.fetch_add(1, Ordering::Relaxed);
                 if status.is_server_error() {
@@ -385,7 +427,7 @@ async fn soak(cache: &Cache, secs: u64) -> Report {
         wrong_304: load(&tally.wrong_304),
         server_errors: load(&tally.server_errors),
         transport_errors: load(&tally.transport_errors),
-        max_latency_ms: load(&tally.max_latency_us) / 1000,
+        max_latency_ms: [0, 1, 2].map(|p| load(&tally.max_latency_us[p]) / 1000),
     }
 }
 
@@ -401,7 +443,7 @@ async fn chaos_soak() {
         .store_timeout(Duration::from_millis(40))
         .coalesce_timeout(Duration::from_millis(500))
         .build();
-    let report = soak(&cache, soak_secs(60)).await;
+    let report = soak(&cache, soak_secs(60), Phase::default()).await;
     let stats = cache.stats();
     let faults: Vec<u64> = store
         .faults
@@ -463,7 +505,7 @@ mod redis {
     }
 
     impl Chaos {
-        fn start(mut server: Server, port: u16) -> Chaos {
+        fn start(mut server: Server, port: u16, phase: Phase) -> Chaos {
             let stop = Arc::new(AtomicBool::new(false));
             let stopped = stop.clone();
             let thread = std::thread::spawn(move || {
@@ -484,16 +526,20 @@ mod redis {
                         break;
                     }
                     assert!(server.signal("-STOP"), "SIGSTOP delivered");
+                    phase.set(Phase::FROZEN);
                     faults.freezes += 1;
                     let go_on = wait(FROZEN);
                     assert!(server.signal("-CONT"), "SIGCONT delivered");
+                    phase.set(Phase::UP);
                     if !go_on || !wait(UP) {
                         break;
                     }
                     server.kill();
+                    phase.set(Phase::DOWN);
                     faults.kills += 1;
                     let go_on = wait(DOWN);
                     server = Server::start(port);
+                    phase.set(Phase::UP);
                     faults.restarts += 1;
                     if !go_on {
                         break;
@@ -545,8 +591,9 @@ mod redis {
             .coalesce_timeout(Duration::from_millis(500))
             .build();
         cache.follow(redis.announcements());
-        let chaos = Chaos::start(server, port);
-        let report = soak(&cache, soak_secs(30)).await;
+        let phase = Phase::default();
+        let chaos = Chaos::start(server, port, phase.clone());
+        let report = soak(&cache, soak_secs(30), phase.clone()).await;
         let faults = chaos.finish();
         let stats = cache.stats();
         let r = redis.stats();
