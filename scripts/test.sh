@@ -92,7 +92,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 (
   cd fuzz
-  for target in header_parsers request_key store_codec; do
+  for target in header_parsers request_key store_codec macro_args; do
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${FUZZ_SECS:-15}"
   done
 )

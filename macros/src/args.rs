@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use darling::ast::NestedMeta;
 use darling::error::Accumulator;
-use darling::util::{Flag, SpannedValue};
+use darling::util::SpannedValue;
 use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
 use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, LitStr, Meta, Token};
+
+use crate::flag::Flag;
 
 /// `#[cached_etag(...)]`: every argument is optional.
 #[derive(Debug, Default, FromMeta)]

@@ -12,6 +12,7 @@ mod args;
 mod derive;
 mod duration;
 mod expand;
+mod flag;
 mod handler;
 mod invalidates;
 mod model;

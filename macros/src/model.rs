@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use darling::Error;
 use darling::error::Accumulator;
-use darling::util::{Flag, SpannedValue};
+use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use syn::{Expr, LitStr, Type};
 
 use crate::args::{self, Args, DurationArg, Strings, Style};
+use crate::flag::Flag;
 use crate::handler::Handler;
 use crate::template::{self, Tag};
 
