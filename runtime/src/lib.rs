@@ -33,6 +33,8 @@ mod guard;
 mod key;
 #[cfg(feature = "axum")]
 mod layer;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod policy;
 mod request;
 mod response;
@@ -64,6 +66,7 @@ pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder};
 pub use request::RequestHead;
 pub use response::Fresh;
 pub use stats::Stats;
+pub use stats::route::RouteStats;
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
 pub use store::{Entry, MemoryStore, Removed, Store, StoreError};

@@ -30,6 +30,7 @@ use super::remote::StoreBudget;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
 use crate::stats::Counters;
+use crate::stats::route::{Answer, RouteCounters, RouteRef};
 use crate::store::{Entry, EntryRef};
 use crate::{ETag, Key, Policy, RequestHead};
 
@@ -122,18 +123,14 @@ impl Cache {
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
         let method = request.method;
+        let route = self.route(policy);
         if method != Method::GET && method != Method::HEAD {
             // Boxed, like every path that runs the handler: the fill's
             // state then lives on the heap only for the requests that run
             // it, and the future of a hit stays small.
             let response = Box::pin(make().1).await.response;
-            outcome(
-                policy,
-                &request,
-                "bypass",
-                Some("method"),
-                response.status(),
-            );
+            let status = response.status();
+            self.outcome(&route, policy, &request, Answer::Method, status);
             return response;
         }
         let preconditions = Preconditions::new(request.headers);
@@ -148,13 +145,14 @@ impl Cache {
             .map_or(InMemory::Absent, |key| self.in_memory(key, check.as_ref()));
         if let InMemory::Hit(entry) = &in_memory {
             Counters::bump(&self.inner.counters.hits);
-            let response = self.answer_from_stored(entry, &preconditions, method);
-            outcome(policy, &request, "hit", None, response.status());
+            let response = self.answer_from_stored(entry, &preconditions, method, &route);
+            self.outcome(&route, policy, &request, Answer::Hit, response.status());
             return response;
         }
         let rest = Rest {
             request,
             policy,
+            route,
             check,
             preconditions,
             per_user,
@@ -179,6 +177,7 @@ impl Cache {
         let Rest {
             request,
             policy,
+            route,
             check,
             preconditions,
             per_user,
@@ -194,6 +193,9 @@ impl Cache {
         let method = request.method;
         let counters = &self.inner.counters;
         let mut budget = self.store_budget();
+        if self.inner.remote.is_some() {
+            budget.route = Some(route.to_arc());
+        }
         if let Some(key) = &key
             && ask_remote
             && let Some(entry) = self
@@ -201,8 +203,8 @@ impl Cache {
                 .await
         {
             Counters::bump(&counters.hits);
-            let response = self.answer_from_stored(&entry, &preconditions, method);
-            outcome(policy, &request, "hit", None, response.status());
+            let response = self.answer_from_stored(&entry, &preconditions, method, &route);
+            self.outcome(&route, policy, &request, Answer::Hit, response.status());
             return response;
         }
         let (tags, fill) = make();
@@ -218,23 +220,21 @@ impl Cache {
         if let Some(check) = &check
             && let Some(response) = self.answer_by_check(&stamp, check, &preconditions, method)
         {
-            outcome(
-                policy,
-                &request,
-                "not_modified",
-                Some("check"),
-                response.status(),
-            );
+            self.outcome(&route, policy, &request, Answer::Check, response.status());
             return response;
         }
         Counters::bump(&counters.misses);
         let Some(key) = key else {
             Counters::bump(&counters.bypassed);
             let response = self
-                .run_alone(None, &stamp, fill, budget, &preconditions, method)
+                .run_alone(None, &stamp, fill, budget, &preconditions, method, &route)
                 .await;
-            let reason = if per_user { "credentials" } else { "key_size" };
-            outcome(policy, &request, "bypass", Some(reason), response.status());
+            let reason = if per_user {
+                Answer::Credentials
+            } else {
+                Answer::KeySize
+            };
+            self.outcome(&route, policy, &request, reason, response.status());
             return response;
         };
 
@@ -250,18 +250,22 @@ impl Cache {
                     fill,
                     budget,
                 );
-                self.answer_led(fill, &preconditions, method).await
+                self.answer_led(fill, &preconditions, method, &route).await
             }
-            Role::Waiter(receiver) => match self.wait(&key, receiver).await {
-                Some(entry) => self.answer_from_stored(&entry, &preconditions, method),
-                // The leader's response was not for sharing: make our own.
-                None => {
-                    self.run_alone(Some(&key), &stamp, fill, budget, &preconditions, method)
-                        .await
+            Role::Waiter(receiver) => {
+                route.coalesced();
+                match self.wait(&key, receiver).await {
+                    Some(entry) => self.answer_from_stored(&entry, &preconditions, method, &route),
+                    // The leader's response was not for sharing: make our own.
+                    None => {
+                        let key = Some(&key);
+                        self.run_alone(key, &stamp, fill, budget, &preconditions, method, &route)
+                            .await
+                    }
                 }
-            },
+            }
         };
-        outcome(policy, &request, "miss", None, response.status());
+        self.outcome(&route, policy, &request, Answer::Miss, response.status());
         response
     }
 
@@ -331,6 +335,7 @@ impl Cache {
     /// request that bypasses the store (no `key`), or a waiter whose leader
     /// made nothing to share. What it stores goes through the same fence
     /// as a leader's fill.
+    #[allow(clippy::too_many_arguments)]
     async fn run_alone<B, F>(
         &self,
         key: Option<&Key>,
@@ -339,6 +344,7 @@ impl Cache {
         budget: StoreBudget,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B>
     where
         B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
@@ -346,12 +352,18 @@ impl Cache {
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
         let start = self.inner.generations.start();
+        #[cfg(feature = "metrics")]
+        let began = std::time::Instant::now();
         let prepared = stamp.finish(fill.await).await;
+        #[cfg(feature = "metrics")]
+        route.filled(began.elapsed());
         let made = match (prepared, key) {
-            (Prepared::Storable(entry), Some(key)) => self.store(key, start, entry, budget).await,
+            (Prepared::Storable(entry), Some(key)) => {
+                self.store(key, start, entry, budget, route).await
+            }
             (prepared, _) => Filled::from(prepared),
         };
-        self.answer_filled(made, preconditions, method)
+        self.answer_filled(made, preconditions, method, route)
     }
 
     /// The leader's fill, in its own task: run the handler, finish the
@@ -374,6 +386,7 @@ impl Cache {
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
         let start = self.inner.generations.start();
+        let route = self.route(&policy);
         let stamp = Stamp {
             policy: &policy,
             tags: &tags,
@@ -382,12 +395,16 @@ impl Cache {
             known_vary,
             max_body: self.inner.max_body_bytes,
         };
+        #[cfg(feature = "metrics")]
+        let began = std::time::Instant::now();
         let prepared = stamp.finish(fill.await).await;
+        #[cfg(feature = "metrics")]
+        route.filled(began.elapsed());
         let Prepared::Storable(entry) = prepared else {
             Counters::bump(&self.inner.counters.not_stored);
             return Filled::from(prepared);
         };
-        let made = self.store_fresh(&key, start, entry);
+        let made = self.store_fresh(&key, start, entry, &route);
         if let Filled::Stored(entry) = &made {
             // Waiters are served before the remote put: they need not wait
             // for the network.
@@ -406,12 +423,13 @@ impl Cache {
         fill: impl Future<Output = Filled<B>> + Send + 'static,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B>
     where
         B: Body + From<Bytes> + Send + 'static,
     {
         match tokio::spawn(fill.in_current_span()).await {
-            Ok(filled) => self.answer_filled(filled, preconditions, method),
+            Ok(filled) => self.answer_filled(filled, preconditions, method, route),
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => {
                 // Only a runtime shutting down cancels the task.
@@ -430,8 +448,9 @@ impl Cache {
         start: Start,
         entry: Entry,
         budget: StoreBudget,
+        route: &RouteCounters,
     ) -> Filled<B> {
-        let made = self.store_fresh(key, start, entry);
+        let made = self.store_fresh(key, start, entry, route);
         if let Filled::Stored(entry) = &made {
             self.put_remote(key, entry, budget).await;
         }
@@ -439,15 +458,23 @@ impl Cache {
     }
 
     /// Commits a response this instance made, and counts what came of it.
-    fn store_fresh<B>(&self, key: &Key, start: Start, entry: Entry) -> Filled<B> {
+    fn store_fresh<B>(
+        &self,
+        key: &Key,
+        start: Start,
+        entry: Entry,
+        route: &RouteCounters,
+    ) -> Filled<B> {
         let counters = &self.inner.counters;
         match self.commit(key, start, entry, true) {
             Ok(stored) => {
                 Counters::bump(&counters.stores);
+                route.stored(true);
                 Filled::Stored(stored)
             }
             Err(entry) => {
                 Counters::bump(&counters.not_stored);
+                route.stored(false);
                 tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
                 Filled::NotStored(*entry)
             }
@@ -577,17 +604,18 @@ impl Cache {
         made: Filled<B>,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
         match made {
-            Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method),
+            Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method, route),
             Filled::NotStored(entry) => {
                 let last_modified = entry.last_modified.and_then(response::http_date);
-                self.answer_from_entry(&entry, last_modified, preconditions, method)
+                self.answer_from_entry(&entry, last_modified, preconditions, method, route)
             }
             Filled::PassThrough {
                 response,
                 validators,
-            } => self.answer_unstored(response, validators, preconditions, method),
+            } => self.answer_unstored(response, validators, preconditions, method, route),
         }
     }
 
@@ -596,8 +624,10 @@ impl Cache {
         entry: &EntryRef,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
-        self.answer_from_entry(entry, entry.last_modified_value(), preconditions, method)
+        let last_modified = entry.last_modified_value();
+        self.answer_from_entry(entry, last_modified, preconditions, method, route)
     }
 
     /// Answers from an entry; `last_modified` is its time as a header value.
@@ -607,9 +637,10 @@ impl Cache {
         last_modified: Option<http::HeaderValue>,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
         let current = Current::new(Some(&entry.etag), entry.last_modified);
-        match self.evaluate(preconditions, method, current, entry.body.len()) {
+        match self.evaluate(preconditions, method, current, entry.body.len(), route) {
             Outcome::Proceed => response::from_entry(entry, last_modified),
             Outcome::NotModified => response::not_modified_entry(entry, last_modified),
             Outcome::PreconditionFailed => response::precondition_failed(),
@@ -624,13 +655,14 @@ impl Cache {
         validators: Option<Validators>,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
         let Some(validators) = validators else {
             return response;
         };
         let current = Current::new(Some(&validators.etag), validators.last_modified);
         let size = response.body().size_hint().exact().unwrap_or(0) as usize;
-        match self.evaluate(preconditions, method, current, size) {
+        match self.evaluate(preconditions, method, current, size, route) {
             Outcome::Proceed => response,
             Outcome::NotModified => response::not_modified(response.headers()),
             Outcome::PreconditionFailed => response::precondition_failed(),
@@ -643,6 +675,7 @@ impl Cache {
         method: &Method,
         current: Current<'_>,
         body_len: usize,
+        route: &RouteCounters,
     ) -> Outcome {
         if preconditions.is_empty() {
             return Outcome::Proceed;
@@ -653,6 +686,7 @@ impl Cache {
             Outcome::NotModified => {
                 Counters::bump(&counters.not_modified);
                 Counters::add(&counters.bytes_saved, body_len as u64);
+                route.saved(body_len);
             }
             Outcome::PreconditionFailed => Counters::bump(&counters.precondition_failed),
             Outcome::Proceed => {}
@@ -676,6 +710,7 @@ enum InMemory {
 struct Rest<'a> {
     request: RequestHead<'a>,
     policy: &'a Arc<Policy>,
+    route: RouteRef<'a>,
     check: Option<ETag>,
     preconditions: Preconditions<'a>,
     per_user: bool,
@@ -720,28 +755,40 @@ fn all_tags(policy: &Policy, tags: Vec<String>) -> Vec<Arc<str>> {
     all
 }
 
-/// One `debug` event per request: its outcome (`hit`, `miss`,
-/// `not_modified` from a `check`, or `bypass` with the reason: `method`,
-/// `credentials`, `key_size`), the route and the request's readable parts.
-/// Never header values, the query (it may carry tokens) or the key's bytes;
-/// fields are only computed when the event is enabled.
-fn outcome(
-    policy: &Policy,
-    request: &RequestHead<'_>,
-    outcome: &'static str,
-    reason: Option<&'static str>,
-    status: http::StatusCode,
-) {
-    tracing::debug!(
-        outcome,
-        reason,
-        route = policy.name(),
-        method = %request.method,
-        authority = request.authority(),
-        path = request.uri.path(),
-        status = status.as_u16(),
-        "cache"
-    );
+impl Cache {
+    /// The one place a request's outcome is recorded: its route's counters
+    /// (and `metrics` series) and one `debug` event with the outcome (`hit`,
+    /// `miss`, `not_modified` from a `check`, or `bypass` with the reason:
+    /// `method`, `credentials`, `key_size`), the route and the request's
+    /// readable parts. Never header values, the query (it may carry tokens)
+    /// or the key's bytes; fields are only computed when the event is
+    /// enabled.
+    fn outcome(
+        &self,
+        route: &RouteCounters,
+        policy: &Policy,
+        request: &RequestHead<'_>,
+        answer: Answer,
+        status: http::StatusCode,
+    ) {
+        route.answered(answer, status);
+        #[cfg(feature = "metrics")]
+        if answer == Answer::Miss {
+            // A fill may have stored, evicted or found entries expired.
+            self.inner.series.held(&self.inner.memory);
+        }
+        let (outcome, reason) = answer.describe();
+        tracing::debug!(
+            outcome,
+            reason,
+            route = policy.name(),
+            method = %request.method,
+            authority = request.authority(),
+            path = request.uri.path(),
+            status = status.as_u16(),
+            "cache"
+        );
+    }
 }
 
 /// A registered put whose future may be dropped before it returns: then

@@ -286,10 +286,22 @@ impl MemoryStore {
 
     /// Removes the entry under `key` unless its ETag equals `keep`.
     pub fn remove(&self, key: &[u8], keep: Option<&ETag>) -> Removed {
+        self.remove_each(key, keep, |_, _| {})
+    }
+
+    /// [`remove`](Self::remove), telling `each` the key of an entry found
+    /// and whether it was kept.
+    pub(crate) fn remove_each(
+        &self,
+        key: &[u8],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let mut result = Removed::default();
         let removed = self.remove_slot(key, |slot| {
             let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
             result.skipped += u64::from(kept);
+            each(key, kept);
             !kept
         });
         result.removed = u64::from(removed.is_some());
@@ -298,6 +310,17 @@ impl MemoryStore {
 
     /// Removes every entry carrying one of `tags`, unless its ETag equals `keep`.
     pub fn remove_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
+        self.remove_tags_each(tags, keep, |_, _| {})
+    }
+
+    /// [`remove_tags`](Self::remove_tags), telling `each` the key of every
+    /// entry found and whether it was kept.
+    pub(crate) fn remove_tags_each(
+        &self,
+        tags: &[&str],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let members: Vec<(SlotKey, u64)> = {
             let index = self.index.lock();
             tags.iter()
@@ -310,7 +333,10 @@ impl MemoryStore {
         for (key, id) in members {
             let removed = self.slots.remove_if(&key, |slot| {
                 let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
-                result.skipped += u64::from(slot.id == id && kept);
+                if slot.id == id {
+                    result.skipped += u64::from(kept);
+                    each(&key[..], kept);
+                }
                 slot.id == id && !kept
             });
             if let Some(pair) = removed {
