@@ -90,6 +90,27 @@ pub async fn latest_image(
     }
 }
 
+/// How many frames `GET /api/cameras/{id}/images/recent` lists.
+pub const RECENT_FRAMES: u32 = 8;
+
+/// `GET /api/cameras/{id}/images/recent`: the newest frames, newest first,
+/// for the page's strip. Invalidated with the count and the latest image.
+#[cached_etag(
+    etag = "collection",
+    ttl = "5m",
+    no_cache,
+    tags("camera:{id}:images", "images:by-camera")
+)]
+pub async fn recent_images(
+    Path(id): Path<i64>,
+    State(app): State<AppState>,
+) -> Result<Json<Vec<Image>>, ApiError> {
+    if db::camera(&app.db, id).await?.is_none() {
+        return Err(camera_not_found(id));
+    }
+    Ok(Json(db::recent_images(&app.db, id, RECENT_FRAMES).await?))
+}
+
 /// `GET /api/images/{id}`: metadata, which never changes after capture.
 #[cached_etag(
     etag = "composite",
