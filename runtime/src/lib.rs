@@ -35,6 +35,8 @@ mod key;
 mod layer;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 mod policy;
 mod request;
 mod response;

@@ -28,6 +28,7 @@ pub mod db;
 mod error;
 mod live;
 pub mod metrics;
+pub mod openapi;
 mod page;
 mod read;
 pub mod svg;
@@ -221,6 +222,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stats", get(live::stats))
         .route("/api/routes", get(live::routes))
         .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::serve))
         // The cached handlers find their cache here.
         .layer(Extension(state.cache.clone()))
         .layer(axum::middleware::from_fn(log))
