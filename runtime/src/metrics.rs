@@ -32,9 +32,10 @@
 //! | `cached_etag_evictions_total` | counter | `cache` |
 //! | `cached_etag_expirations_total` | counter | `cache` |
 //!
-//! A new per-route count is a handle in [`RouteSeries`], registered and
-//! described here, and moved by the one method of
-//! [`RouteCounters`](crate::stats::route) that counts it.
+//! A new per-route count (stale answers served, background refreshes, …)
+//! is a handle in `RouteSeries`, registered and described here, and moved
+//! by the one method of the route's counters (`stats/route.rs`) that
+//! counts it.
 
 use metrics::{Counter, Gauge, Histogram, Unit, counter, gauge, histogram};
 

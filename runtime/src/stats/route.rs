@@ -13,7 +13,7 @@
 //! two policies with one id (two layers built with the same name) share one
 //! set, as they share entries. Every count a route keeps is bumped in one
 //! method below, which also moves the route's `metrics` series: a new count
-//! is a field, a method and a series in [`crate::metrics`].
+//! is a field, a method and a series in `metrics.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
