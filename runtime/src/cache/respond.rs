@@ -252,18 +252,15 @@ impl Cache {
                 );
                 self.answer_led(fill, &preconditions, method, &route).await
             }
-            Role::Waiter(receiver) => {
-                route.coalesced();
-                match self.wait(&key, receiver).await {
-                    Some(entry) => self.answer_from_stored(&entry, &preconditions, method, &route),
-                    // The leader's response was not for sharing: make our own.
-                    None => {
-                        let key = Some(&key);
-                        self.run_alone(key, &stamp, fill, budget, &preconditions, method, &route)
-                            .await
-                    }
+            Role::Waiter(receiver) => match self.wait(&key, receiver, &route).await {
+                Some(entry) => self.answer_from_stored(&entry, &preconditions, method, &route),
+                // The leader's response was not for sharing: make our own.
+                None => {
+                    let key = Some(&key);
+                    self.run_alone(key, &stamp, fill, budget, &preconditions, method, &route)
+                        .await
                 }
-            }
+            },
         };
         self.outcome(&route, policy, &request, Answer::Miss, response.status());
         response
@@ -311,8 +308,14 @@ impl Cache {
     }
 
     /// Waits, bounded, for the leader of `key`; its entry if it stored one.
-    async fn wait(&self, key: &Key, mut receiver: flight::Receiver) -> Option<EntryRef> {
+    async fn wait(
+        &self,
+        key: &Key,
+        mut receiver: flight::Receiver,
+        route: &RouteCounters,
+    ) -> Option<EntryRef> {
         Counters::bump(&self.inner.counters.coalesced);
+        route.coalesced();
         let waited = tokio::time::timeout(self.inner.coalesce_timeout, async {
             // Clone out of the channel's read guard: it must not be held
             // across an await (it is not Send).
