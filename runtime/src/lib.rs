@@ -33,6 +33,10 @@ mod guard;
 mod key;
 #[cfg(feature = "axum")]
 mod layer;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 mod policy;
 mod request;
 mod response;
@@ -64,6 +68,7 @@ pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder, StaleWindows};
 pub use request::RequestHead;
 pub use response::Fresh;
 pub use stats::Stats;
+pub use stats::route::RouteStats;
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
 pub use store::{Entry, MemoryStore, Removed, Store, StoreError};

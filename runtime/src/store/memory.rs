@@ -333,10 +333,22 @@ impl MemoryStore {
 
     /// Removes the entry under `key` unless its ETag equals `keep`.
     pub fn remove(&self, key: &[u8], keep: Option<&ETag>) -> Removed {
+        self.remove_each(key, keep, |_, _| {})
+    }
+
+    /// [`remove`](Self::remove), telling `each` the key of an entry found
+    /// and whether it was kept.
+    pub(crate) fn remove_each(
+        &self,
+        key: &[u8],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let mut result = Removed::default();
         let removed = self.remove_slot(key, |slot| {
             let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
             result.skipped += u64::from(kept);
+            each(key, kept);
             !kept
         });
         result.removed = u64::from(removed.is_some());
@@ -345,6 +357,17 @@ impl MemoryStore {
 
     /// Removes every entry carrying one of `tags`, unless its ETag equals `keep`.
     pub fn remove_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
+        self.remove_tags_each(tags, keep, |_, _| {})
+    }
+
+    /// [`remove_tags`](Self::remove_tags), telling `each` the key of every
+    /// entry found and whether it was kept.
+    pub(crate) fn remove_tags_each(
+        &self,
+        tags: &[&str],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let members: Vec<(SlotKey, u64)> = {
             let index = self.index.lock();
             tags.iter()
@@ -357,7 +380,10 @@ impl MemoryStore {
         for (key, id) in members {
             let removed = self.slots.remove_if(&key, |slot| {
                 let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
-                result.skipped += u64::from(slot.id == id && kept);
+                if slot.id == id {
+                    result.skipped += u64::from(kept);
+                    each(&key[..], kept);
+                }
                 slot.id == id && !kept
             });
             if let Some(pair) = removed {
@@ -379,9 +405,20 @@ impl MemoryStore {
     /// to be served stale while it is refreshed, and kept as it is if the
     /// refresh finds the same ETag. `removed` counts it.
     pub fn soften(&self, key: &[u8], keep: Option<&ETag>) -> Removed {
+        self.soften_each(key, keep, |_, _| {})
+    }
+
+    /// [`soften`](Self::soften), telling `each` the key of an entry found
+    /// and whether it was kept.
+    pub(crate) fn soften_each(
+        &self,
+        key: &[u8],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let mut result = Removed::default();
         if let Some(slot) = self.slots.get(key) {
-            self.soften_slot(&slot, keep, &mut result);
+            self.soften_slot(key, &slot, keep, &mut result, &mut each);
         }
         result
     }
@@ -389,6 +426,17 @@ impl MemoryStore {
     /// Marks every entry carrying one of `tags` stale, unless its ETag
     /// equals `keep` (see [`soften`](Self::soften)).
     pub fn soften_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
+        self.soften_tags_each(tags, keep, |_, _| {})
+    }
+
+    /// [`soften_tags`](Self::soften_tags), telling `each` the key of every
+    /// entry found and whether it was kept.
+    pub(crate) fn soften_tags_each(
+        &self,
+        tags: &[&str],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let members: Vec<(SlotKey, u64)> = {
             let index = self.index.lock();
             tags.iter()
@@ -399,14 +447,23 @@ impl MemoryStore {
         let mut result = Removed::default();
         for (key, id) in members {
             if let Some(slot) = self.slots.peek(&key).filter(|slot| slot.id == id) {
-                self.soften_slot(&slot, keep, &mut result);
+                self.soften_slot(&key, &slot, keep, &mut result, &mut each);
             }
         }
         result
     }
 
-    fn soften_slot(&self, slot: &Slot, keep: Option<&ETag>, result: &mut Removed) {
-        if keep.is_some_and(|k| k.weak_eq(&slot.entry.etag)) {
+    fn soften_slot(
+        &self,
+        key: &[u8],
+        slot: &Slot,
+        keep: Option<&ETag>,
+        result: &mut Removed,
+        each: &mut impl FnMut(&[u8], bool),
+    ) {
+        let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
+        each(key, kept);
+        if kept {
             result.skipped += 1;
             return;
         }
