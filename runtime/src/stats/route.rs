@@ -104,6 +104,7 @@ impl std::ops::AddAssign for RouteStats {
         self.invalidations += other.invalidations;
         self.invalidations_skipped += other.invalidations_skipped;
         self.bytes_saved += other.bytes_saved;
+        self.stale_served += other.stale_served;
     }
 }
 
