@@ -581,8 +581,14 @@ impl Cache {
         match made {
             Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method),
             Filled::NotStored(entry) => {
-                let last_modified = entry.last_modified.and_then(response::http_date);
-                self.answer_from_entry(&entry, last_modified, preconditions, method)
+                let last_modified = || entry.last_modified.and_then(response::http_date);
+                #[cfg(feature = "compression")]
+                if let Some(response) =
+                    self.answer_compressed(&entry, None, last_modified, preconditions, method)
+                {
+                    return response;
+                }
+                self.answer_from_entry(&entry, last_modified(), preconditions, method)
             }
             Filled::PassThrough {
                 response,
@@ -597,6 +603,16 @@ impl Cache {
         preconditions: &Preconditions<'_>,
         method: &Method,
     ) -> Response<B> {
+        #[cfg(feature = "compression")]
+        if let Some(response) = self.answer_compressed(
+            entry,
+            Some(entry.variants()),
+            || entry.last_modified_value(),
+            preconditions,
+            method,
+        ) {
+            return response;
+        }
         self.answer_from_entry(entry, entry.last_modified_value(), preconditions, method)
     }
 
@@ -637,7 +653,8 @@ impl Cache {
         }
     }
 
-    fn evaluate(
+    /// The outcome of the request's preconditions on `current`, counted.
+    pub(super) fn evaluate(
         &self,
         preconditions: &Preconditions<'_>,
         method: &Method,
