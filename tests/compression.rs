@@ -609,3 +609,48 @@ async fn content_length_is_the_variants_on_get_and_head() {
         server.abort();
     }
 }
+
+#[tokio::test]
+async fn an_entry_read_from_the_remote_store_is_compressed_here() {
+    for twin in BOTH {
+        let remote = support::FakeStore::default();
+        let runs = Runs::default();
+        let filler = Cache::builder().store(remote.clone()).build();
+        let reader = Cache::builder().store(remote.clone()).build();
+        let first = send(
+            &app(twin, &filler, &runs),
+            "/doc",
+            &[("accept-encoding", "br")],
+        )
+        .await;
+        assert_eq!(first.header("content-encoding"), Some("br"), "{twin:?}");
+        // The remote store holds the identity body only.
+        let stored = remote.entries.lock().unwrap().values().next().cloned();
+        assert_eq!(stored.expect("stored remotely").body, document().as_bytes());
+        let reader_app = app(twin, &reader, &runs);
+        let second = send(&reader_app, "/doc", &[("accept-encoding", "br")]).await;
+        assert_eq!(second.header("content-encoding"), Some("br"), "{twin:?}");
+        assert_eq!(second.header("etag"), first.header("etag"), "{twin:?}");
+        assert_eq!(
+            second.body, first.body,
+            "{twin:?}: the same bytes for the same tag"
+        );
+        assert_eq!(runs.get(), 1, "{twin:?}: the second instance ran nothing");
+    }
+}
+
+#[tokio::test]
+async fn the_variants_bytes_count_while_their_entry_is_held() {
+    let cache = Cache::new();
+    let runs = Runs::default();
+    let app = app(Twin::Attribute, &cache, &runs);
+    send(&app, "/doc", &[]).await;
+    let identity_only = cache.stats().bytes_held;
+    let coded = send(&app, "/doc", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(
+        cache.stats().bytes_held,
+        identity_only + coded.body.len() as u64
+    );
+    cache.clear().await;
+    assert_eq!(cache.stats().bytes_held, 0);
+}

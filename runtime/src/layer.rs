@@ -7,7 +7,13 @@
 //! single flight, fail-open, RFC 9110 preconditions. Other methods pass
 //! untouched. The ETag is the one the inner service sent (a handler's own,
 //! or `tower_http::services::ServeDir`'s), kept exactly as sent, else a
-//! SHA-256 of the body; a `Last-Modified` it sent is kept and judged. A body
+//! SHA-256 of the body (weak unless the policy is `strong`); a
+//! `Last-Modified` it sent is kept and judged. These are the layer's two
+//! ETag styles: it sees bytes, not the handler's typed value, so the
+//! attribute's timestamp, composite and collection styles are for a handler
+//! to apply itself (by setting `ETag`) or through the attribute. With the
+//! `compression` feature, its hits are served in the coding the request
+//! prefers, as the attribute's are (see the `compression` module). A body
 //! is buffered (to hash and store it) when its length is known, from its
 //! size hint or a `Content-Length` as `ServeDir`'s file bodies declare, and
 //! within the cache's body limit; a longer one, or one of unknown length (a
