@@ -85,7 +85,8 @@ impl Coding {
 /// these levels.
 ///
 /// Not compressed: bodies under the minimum size, responses that already
-/// carry a `Content-Encoding`, and media types that are compressed already
+/// carry a `Content-Encoding` or say `Cache-Control: no-transform`, and
+/// media types that are compressed already
 /// (`image/*` but SVG, `audio/*`, `video/*`, `font/woff*`, archives such as
 /// `application/zip`, `gzip`, `zstd`, `x-7z-compressed`, `x-rar-compressed`,
 /// `x-bzip2`, `x-xz`, and `application/octet-stream`, whose contents

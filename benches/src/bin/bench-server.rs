@@ -274,13 +274,13 @@ fn compression_routes() -> Router {
         .route(
             "/compress/layer/2k",
             get(static_bytes)
-                .layer(cached(&uncompressed, "bench::layer_2k"))
+                .layer::<_, std::convert::Infallible>(cached(&uncompressed, "bench::layer_2k"))
                 .layer(CompressionLayer::new()),
         )
         .route(
             "/compress/layer/50k",
             get(large_bytes)
-                .layer(cached(&uncompressed, "bench::layer_50k"))
+                .layer::<_, std::convert::Infallible>(cached(&uncompressed, "bench::layer_50k"))
                 .layer(CompressionLayer::new()),
         )
 }

@@ -134,7 +134,7 @@ impl Accepted {
         len += 1;
         // A stable sort by weight keeps the server's order among equals;
         // identity, pushed last, stays after the codings of its weight.
-        pairs[..len].sort_by(|a, b| b.0.cmp(&a.0));
+        pairs[..len].sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
         Preference { pairs, len }
     }
 

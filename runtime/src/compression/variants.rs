@@ -104,10 +104,19 @@ impl Set {
 }
 
 /// Whether a stored response is worth compressing: large enough, not
-/// already content-coded, and of a media type that is not compressed
-/// already.
+/// already content-coded, not marked `no-transform`, and of a media type
+/// that is not compressed already.
 fn compressible(headers: &HeaderMap, len: usize, config: &Compression) -> bool {
     if len < config.minimum() || headers.contains_key(header::CONTENT_ENCODING) {
+        return false;
+    }
+    // RFC 9111 §5.2.2.6: the response asks that its content not be changed.
+    let no_transform = headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-transform"))
+    });
+    if no_transform {
         return false;
     }
     let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
@@ -240,6 +249,8 @@ mod tests {
         assert!(compressible(&svg, 4096, &config));
         let coded = headers(&[("content-encoding", "gzip")]);
         assert!(!compressible(&coded, 4096, &config));
+        let kept = headers(&[("cache-control", "max-age=60, No-Transform")]);
+        assert!(!compressible(&kept, 4096, &config));
     }
 
     #[test]
