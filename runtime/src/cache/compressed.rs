@@ -19,6 +19,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use super::Cache;
+use crate::compression::Compression;
 use crate::compression::accept::{Accepted, Choice};
 use crate::compression::variants::{Set, Variants};
 use crate::conditional::{Current, Outcome, Preconditions};
@@ -63,58 +64,26 @@ impl Cache {
         };
         let set = variants.set(entry, config)?;
         let accepted = Accepted::of(preconditions.request_headers());
-        let identity = Representation {
-            choice: Choice::Identity,
-            etag: &entry.etag,
-            body: Some(&entry.body),
-        };
-        let chosen = if accepted.wants_a_coding() {
-            let preference = accepted.preference(config.offered());
-            // The last choice is identity, which always exists.
-            preference
-                .iter()
-                .find_map(|choice| match choice {
-                    Choice::Identity => Some(identity),
-                    Choice::Coded(coding) => {
-                        let body = set.body(coding, &entry.body, config, held)?;
-                        Some(Representation {
-                            choice,
-                            etag: set.tag(coding),
-                            body: Some(body),
-                        })
-                    }
-                })
-                .unwrap_or(identity)
-        } else {
-            identity
-        };
+        let chosen = choose(entry, set, &accepted, config, held);
         let judged = self.held_variant(entry, set, &accepted, chosen, preconditions, method);
         let current = Current::new(Some(judged.etag), entry.last_modified);
         let saved = judged.body.map_or(entry.body.len(), Bytes::len);
         let outcome = self.evaluate(preconditions, method, current, saved);
-        if outcome == Outcome::PreconditionFailed {
-            return Some(response::precondition_failed());
-        }
-        let mut headers = HeaderMap::with_capacity(entry.headers.len() + 4);
-        for (name, value) in entry.headers.iter() {
-            if name != header::VARY {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        headers.insert(header::VARY, set.vary.clone());
-        if let Choice::Coded(coding) = judged.choice {
-            headers.insert(header::CONTENT_ENCODING, coding.header_value());
-        }
-        headers.insert(header::ETAG, judged.etag.to_header_value());
-        if let Some(value) = last_modified() {
-            headers.insert(header::LAST_MODIFIED, value);
-        }
+        // A 304 names the variant the client holds; a 200 always sends the
+        // chosen one (which `held_variant` keeps unless only another
+        // variant's tag matched, and then the outcome is a 304).
+        let sent = match outcome {
+            Outcome::PreconditionFailed => return Some(response::precondition_failed()),
+            Outcome::NotModified => judged,
+            Outcome::Proceed => chosen,
+        };
+        let headers = answer_headers(entry, set, sent, last_modified());
         // RFC 9110 §15.4.5: the 304 carries what the 200 would (its ETag and
         // Vary among them), from the one header set built above.
         if outcome == Outcome::NotModified {
             return Some(response::not_modified(&headers));
         }
-        let body = judged.body.unwrap_or(&entry.body).clone();
+        let body = sent.body.unwrap_or(&entry.body).clone();
         let mut response = Response::new(B::from(body));
         *response.status_mut() = StatusCode::OK;
         *response.headers_mut() = headers;
@@ -166,4 +135,65 @@ impl Cache {
         };
         identity.or_else(coded).unwrap_or(chosen)
     }
+}
+
+/// The representation the request prefers among those that exist: a
+/// variant (made now if no request asked for its coding before) or the
+/// stored body.
+fn choose<'a>(
+    entry: &'a Entry,
+    set: &'a Set,
+    accepted: &Accepted,
+    config: &Compression,
+    held: &AtomicU64,
+) -> Representation<'a> {
+    let identity = Representation {
+        choice: Choice::Identity,
+        etag: &entry.etag,
+        body: Some(&entry.body),
+    };
+    if !accepted.wants_a_coding() {
+        return identity;
+    }
+    // The preference ends with identity, which always exists.
+    accepted
+        .preference(config.offered())
+        .iter()
+        .find_map(|choice| match choice {
+            Choice::Identity => Some(identity),
+            Choice::Coded(coding) => {
+                let body = set.body(coding, &entry.body, config, held)?;
+                Some(Representation {
+                    choice,
+                    etag: set.tag(coding),
+                    body: Some(body),
+                })
+            }
+        })
+        .unwrap_or(identity)
+}
+
+/// The headers of an answer with `sent`: the entry's, its `Vary` merged
+/// with `accept-encoding`, the coding, and the variant's validators.
+fn answer_headers(
+    entry: &Entry,
+    set: &Set,
+    sent: Representation<'_>,
+    last_modified: Option<HeaderValue>,
+) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(entry.headers.len() + 4);
+    for (name, value) in entry.headers.iter() {
+        if name != header::VARY {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers.insert(header::VARY, set.vary.clone());
+    if let Choice::Coded(coding) = sent.choice {
+        headers.insert(header::CONTENT_ENCODING, coding.header_value());
+    }
+    headers.insert(header::ETAG, sent.etag.to_header_value());
+    if let Some(value) = last_modified {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
+    headers
 }
