@@ -298,4 +298,59 @@ mod tests {
         assert_eq!(preference.iter().collect::<Vec<_>>(), [Identity]);
         assert_eq!(order(&["gzip ; level=9"]), [Coded(Gzip), Identity]);
     }
+
+    /// What Accept-Encoding fields are made of, valid or not.
+    const PIECES: [&[u8]; 18] = [
+        b"gzip",
+        b"br",
+        b"zstd",
+        b"identity",
+        b"*",
+        b"x-gzip",
+        b"deflate",
+        b";q=0",
+        b";q=1",
+        b";q=0.5",
+        b";q=1.5",
+        b"q=",
+        b",",
+        b" ",
+        b";",
+        b"=",
+        b"\xe9",
+        b"\t",
+    ];
+
+    proptest::proptest! {
+        /// Whatever the bytes, parsing never panics, and the preference
+        /// lists each acceptable choice once and ends with identity
+        /// unless a coding outweighs it.
+        #[test]
+        fn any_field_parses_into_a_preference(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(PIECES.to_vec()), 0..12),
+                0..3,
+            ),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            let mut headers = HeaderMap::new();
+            for line in &lines {
+                if let Ok(value) = HeaderValue::from_bytes(&line.concat()) {
+                    headers.append(ACCEPT_ENCODING, value);
+                }
+            }
+            if let Ok(value) = HeaderValue::from_bytes(&noise) {
+                headers.append(ACCEPT_ENCODING, value);
+            }
+            let accepted = Accepted::of(&headers);
+            let order: Vec<Choice> = accepted.preference(&SERVER).iter().collect();
+            proptest::prop_assert!(order.contains(&Identity));
+            for (i, choice) in order.iter().enumerate() {
+                proptest::prop_assert!(!order[i + 1..].contains(choice));
+                if let Coded(_) = choice {
+                    proptest::prop_assert!(accepted.accepts(*choice));
+                }
+            }
+        }
+    }
 }
