@@ -654,3 +654,30 @@ async fn the_variants_bytes_count_while_their_entry_is_held() {
     cache.clear().await;
     assert_eq!(cache.stats().bytes_held, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_requests_for_a_coding_compress_once() {
+    for twin in BOTH {
+        let (app, cache, runs) = setup(twin);
+        send(&app, "/doc", &[]).await;
+        let identity_only = cache.stats().bytes_held;
+        let requests: Vec<_> = (0..16)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { send(&app, "/doc", &[("accept-encoding", "br")]).await })
+            })
+            .collect();
+        let mut bodies = Vec::new();
+        for request in requests {
+            bodies.push(request.await.unwrap().body);
+        }
+        assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]), "{twin:?}");
+        let made = bodies[0].len() as u64;
+        assert_eq!(
+            cache.stats().bytes_held,
+            identity_only + made,
+            "{twin:?}: one variant made"
+        );
+        assert_eq!(runs.get(), 1, "{twin:?}");
+    }
+}
