@@ -5,6 +5,7 @@
 #
 #   bash bench/http.sh            # about 9 minutes on 2 cores
 #   ROUNDS=5 DURATION=10 bash bench/http.sh
+#   ONLY="1 8" bash bench/http.sh # only these scenarios
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +53,9 @@ request = function()
 end
 LUA
 
+# want N: whether scenario N runs (all of them unless ONLY lists some).
+want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
 RESULTS="$OUT/results.tsv"
 : >"$RESULTS"
 
@@ -93,42 +97,65 @@ ETAG=$(curl -si "$BASE/cached/work" | awk 'tolower($1) == "etag:" {print $2}' | 
 HANDMADE_ETAG=$(curl -si "$BASE/handmade/work" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
 echo "ETag of /cached/work: $ETAG"
 
-echo "1. 304 vs hello"
-pair "304/cached_work" "$BASE/cached/work" "hello/baseline" "$BASE/baseline/hello" -H "If-None-Match: $ETAG"
-echo "2. hit vs static bytes"
-pair "hit/cached_work" "$BASE/cached/work" "static/baseline" "$BASE/baseline/static"
-echo "2b. hit vs static bytes with the hit's headers"
-pair "hit/cached_work#2b" "$BASE/cached/work" "static_headers/baseline" "$BASE/baseline/static-headers"
-echo "3. hit vs uncached work"
-pair "hit/cached_work#3" "$BASE/cached/work" "work/baseline" "$BASE/baseline/work"
-echo "4. macro vs hand-written"
-pair "hit/cached_work#4" "$BASE/cached/work" "hit/manual_work" "$BASE/manual/work"
-pair "hit/cached_composite" "$BASE/cached/composite" "hit/manual_work#4b" "$BASE/manual/work"
-echo "5. miss (unique keys) vs uncached work"
-pair "miss/cached_work" "$BASE/cached/work" "work/baseline#5" "$BASE/baseline/work" -s "$OUT/unique.lua"
+if want 1; then
+  echo "1. 304 vs hello"
+  pair "304/cached_work" "$BASE/cached/work" "hello/baseline" "$BASE/baseline/hello" -H "If-None-Match: $ETAG"
+fi
+if want 2; then
+  echo "2. hit vs static bytes"
+  pair "hit/cached_work" "$BASE/cached/work" "static/baseline" "$BASE/baseline/static"
+  echo "2b. hit vs static bytes with the hit's headers"
+  pair "hit/cached_work#2b" "$BASE/cached/work" "static_headers/baseline" "$BASE/baseline/static-headers"
+fi
+if want 3; then
+  echo "3. hit vs uncached work"
+  pair "hit/cached_work#3" "$BASE/cached/work" "work/baseline" "$BASE/baseline/work"
+fi
+if want 4; then
+  echo "4. macro vs hand-written"
+  pair "hit/cached_work#4" "$BASE/cached/work" "hit/manual_work" "$BASE/manual/work"
+  pair "hit/cached_composite" "$BASE/cached/composite" "hit/manual_work#4b" "$BASE/manual/work"
+fi
+if want 5; then
+  echo "5. miss (unique keys) vs uncached work"
+  pair "miss/cached_work" "$BASE/cached/work" "work/baseline#5" "$BASE/baseline/work" -s "$OUT/unique.lua"
+fi
 
-echo "7. peers: hits of other caches, and a cache written by hand with its 304"
-pair "hit/cached_work#7a" "$BASE/cached/work" "hit/axum_response_cache" "$BASE/peer/axum-response-cache"
-pair "hit/cached_work#7b" "$BASE/cached/work" "hit/tower_http_cache" "$BASE/peer/tower-http-cache"
-pair "hit/cached_work#7c" "$BASE/cached/work" "hit/handmade" "$BASE/handmade/work"
-# Each side's 304 with its own validator, alternating.
-for _ in $(seq 1 "$ROUNDS"); do
-  run "304/cached_work#7d" "$BASE/cached/work" -H "If-None-Match: $ETAG"
-  run "304/handmade" "$BASE/handmade/work" -H "If-None-Match: $HANDMADE_ETAG"
-done
+if want 7; then
+  echo "7. peers: hits of other caches, and a cache written by hand with its 304"
+  pair "hit/cached_work#7a" "$BASE/cached/work" "hit/axum_response_cache" "$BASE/peer/axum-response-cache"
+  pair "hit/cached_work#7b" "$BASE/cached/work" "hit/tower_http_cache" "$BASE/peer/tower-http-cache"
+  pair "hit/cached_work#7c" "$BASE/cached/work" "hit/handmade" "$BASE/handmade/work"
+  # Each side's 304 with its own validator, alternating.
+  for _ in $(seq 1 "$ROUNDS"); do
+    run "304/cached_work#7d" "$BASE/cached/work" -H "If-None-Match: $ETAG"
+    run "304/handmade" "$BASE/handmade/work" -H "If-None-Match: $HANDMADE_ETAG"
+  done
+fi
 
-echo "6. scale: 10k vs 1M resident entries"
-curl -sf "$BASE/admin/fill?n=0" >/dev/null
-RSS0=$(rss_kb)
-E0=$(curl -sf --max-time 600 "$BASE/admin/fill?n=10000")
-for _ in $(seq 1 "$ROUNDS"); do KEYS=10000 run "scale/10k" "$BASE/small" -s "$OUT/random.lua"; done
-RSS1=$(rss_kb)
-E1=$(curl -sf --max-time 600 "$BASE/admin/fill?n=1000000")
-RSS2=$(rss_kb)
-for _ in $(seq 1 "$ROUNDS"); do KEYS=1000000 run "scale/1M" "$BASE/small" -s "$OUT/random.lua"; done
-# A small entry's body is at most 7 bytes of JSON; its key is 60-70 bytes.
-KEY_BYTES=$(printf 'bench::small%s%s%s' GET "127.0.0.1:$PORT" "/small?id=500000" | wc -c)
-echo -e "rss\t$RSS0\t$E0\t$RSS1\t$E1\t$RSS2\t$KEY_BYTES" >>"$RESULTS"
+if want 8; then
+  echo "8. stale hit vs fresh hit"
+  # After its 1 s ttl every request finds the entry stale, beside the one
+  # refresh that never finishes: each is a stale hit.
+  curl -sf "$BASE/cached/stale" >/dev/null
+  sleep 1.2
+  pair "hit/cached_stale" "$BASE/cached/stale" "hit/cached_work#8" "$BASE/cached/work"
+fi
+
+if want 6; then
+  echo "6. scale: 10k vs 1M resident entries"
+  curl -sf "$BASE/admin/fill?n=0" >/dev/null
+  RSS0=$(rss_kb)
+  E0=$(curl -sf --max-time 600 "$BASE/admin/fill?n=10000")
+  for _ in $(seq 1 "$ROUNDS"); do KEYS=10000 run "scale/10k" "$BASE/small" -s "$OUT/random.lua"; done
+  RSS1=$(rss_kb)
+  E1=$(curl -sf --max-time 600 "$BASE/admin/fill?n=1000000")
+  RSS2=$(rss_kb)
+  for _ in $(seq 1 "$ROUNDS"); do KEYS=1000000 run "scale/1M" "$BASE/small" -s "$OUT/random.lua"; done
+  # A small entry's body is at most 7 bytes of JSON; its key is 60-70 bytes.
+  KEY_BYTES=$(printf 'bench::small%s%s%s' GET "127.0.0.1:$PORT" "/small?id=500000" | wc -c)
+  echo -e "rss\t$RSS0\t$E0\t$RSS1\t$E1\t$RSS2\t$KEY_BYTES" >>"$RESULTS"
+fi
 
 python3 - "$RESULTS" <<'PY'
 import statistics, sys
@@ -145,6 +172,8 @@ print("\n| scenario | req/s (median) | server CPU µs/req (median) |\n|---|---:|
 for k, (r, c) in med.items():
     print(f"| {k} | {r:,.0f} | {c:.2f} |")
 def ratio(a, b, label, rps_target=None, cpu_target=None):
+    if a not in med or b not in med:
+        return
     (ra, ca), (rb, cb) = med[a], med[b]
     t = []
     if rps_target: t.append(f"target ≥ {rps_target}")
@@ -164,6 +193,7 @@ ratio("hit/cached_work", "hit/tower_http_cache", "7b. hit vs tower-http-cache's 
 ratio("hit/cached_work", "hit/handmade", "7c. hit vs a hand-written cache's hit")
 ratio("304/cached_work", "304/handmade", "7d. 304 vs a hand-written cache's 304", None, 1.0)
 ratio("304/handmade", "hello/baseline", "7e. the hand-written 304 vs hello")
+ratio("hit/cached_stale", "hit/cached_work", "8. stale hit vs fresh hit", None, 1.0)
 if rss:
     rss0, e0, rss1, e1, rss2, key = rss
     per = (rss2 - rss1) * 1024 / (e1 - e0)

@@ -74,9 +74,12 @@ fi
 cargo test --workspace --all-features --no-fail-fast
 
 # --- model checks ---------------------------------------------------------------
-# The invalidation fence over every interleaving (loom), in a target dir of its
-# own: the cfg flag would otherwise rebuild everything above.
+# The invalidation fence and single flight over their interleavings (loom), in
+# a target dir of its own: the cfg flag would otherwise rebuild everything
+# above. Schedules with at most LOOM_MAX_PREEMPTIONS forced thread switches
+# (4: about 15 s); a longer bound by hand, see README's contributing section.
 RUSTFLAGS="--cfg cached_etag_loom" CARGO_TARGET_DIR=target/loom \
+  LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-4}" \
   cargo test -p cached-etag-runtime --lib loom
 
 # --- fuzz smoke -------------------------------------------------------------------
@@ -89,7 +92,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 (
   cd fuzz
-  for target in header_parsers request_key store_codec; do
+  for target in header_parsers request_key store_codec macro_args; do
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${FUZZ_SECS:-15}"
   done
 )

@@ -1,8 +1,17 @@
 //! A bounded chaos soak over loopback HTTP: 64 clients read a few thousand
 //! documents with a Zipf distribution, sending `If-None-Match` half the
 //! time; writers change documents and invalidate them by tag, by key and by
-//! event; the remote store under the cache fails, stalls past the timeout
-//! and drops calls at random. Every response is checked:
+//! event; the remote store under the cache misbehaves. Two soaks, one harness:
+//!
+//! - `chaos_soak`: a store wrapper that fails, stalls past the timeout and
+//!   drops calls at random;
+//! - `redis_chaos_soak` (feature `redis`): a real `RedisStore` on a
+//!   `redis-server` the test starts on a free port, then freezes (`SIGSTOP`
+//!   for a while, then `SIGCONT`), kills (`SIGKILL`: it loses everything)
+//!   and restarts, in a cycle, while the load runs. It fails without
+//!   `redis-server` on `PATH`.
+//!
+//! Every response is checked:
 //!
 //! - never a 5xx;
 //! - never a body older than the last invalidation of its document that
@@ -11,7 +20,9 @@
 //! - a 304 only for a tag at least that new;
 //! - the counters add up (every GET a hit or a miss).
 //!
-//! It runs for `SOAK_SECS` seconds (default 60) and prints what it did.
+//! `chaos_soak` runs for `SOAK_SECS` seconds (default 60),
+//! `redis_chaos_soak` for `SOAK_SECS` too (default 30); each prints what it
+//! did (`--nocapture`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -176,8 +187,34 @@ struct Tally {
     stale: AtomicU64,
     wrong_304: AtomicU64,
     server_errors: AtomicU64,
+    /// Requests that got no HTTP answer at all.
+    transport_errors: AtomicU64,
     writes: AtomicU64,
-    max_latency_us: AtomicU64,
+    /// The longest request, by the store's state when it ran (see
+    /// [`Phase`]).
+    max_latency_us: [AtomicU64; 3],
+}
+
+/// What the store was going through while a request ran, for the latency
+/// figures: up, frozen, or down. A request that saw two states counts in
+/// the later of them in this order.
+#[derive(Clone, Default)]
+struct Phase(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Phase {
+    const UP: usize = 0;
+    const FROZEN: usize = 1;
+    const DOWN: usize = 2;
+    const NAMES: [&str; 3] = ["up", "frozen", "down"];
+
+    fn now(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn set(&self, phase: usize) {
+        self.0.store(phase, Ordering::SeqCst);
+    }
 }
 
 fn parse(body: &str) -> Option<(usize, u64)> {
@@ -185,22 +222,81 @@ fn parse(body: &str) -> Option<(usize, u64)> {
     Some((id.parse().ok()?, version.parse().ok()?))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_soak() {
-    let secs: u64 = std::env::var("SOAK_SECS")
+fn soak_secs(default: u64) -> u64 {
+    std::env::var("SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
-    let store = Faulty {
-        inner: Arc::new(MemoryStore::new(100_000, 256 << 20)),
-        seed: Arc::new(AtomicU64::new(0x5EED)),
-        faults: Arc::new(Default::default()),
-    };
-    let cache = Cache::builder()
-        .store(store.clone())
-        .store_timeout(Duration::from_millis(40))
-        .coalesce_timeout(Duration::from_millis(500))
-        .build();
+        .unwrap_or(default)
+}
+
+/// What one soak did, as the clients saw it.
+struct Report {
+    secs: u64,
+    requests: u64,
+    gets: u64,
+    not_modified: u64,
+    writes: u64,
+    stale: u64,
+    wrong_304: u64,
+    server_errors: u64,
+    transport_errors: u64,
+    /// The longest request while the store was up, frozen, down.
+    max_latency_ms: [u64; 3],
+}
+
+impl Report {
+    fn line(&self) -> String {
+        format!(
+            "{} s: {} requests ({} 304), {} writes; stale {}, wrong 304 {}, 5xx {}, \
+             no answer {}; max latency {} ms{}",
+            self.secs,
+            self.requests,
+            self.not_modified,
+            self.writes,
+            self.stale,
+            self.wrong_304,
+            self.server_errors,
+            self.transport_errors,
+            self.max_latency_ms.iter().max().unwrap_or(&0),
+            self.by_phase(),
+        )
+    }
+
+    /// The longest request per store state, when the store had more than
+    /// one.
+    fn by_phase(&self) -> String {
+        if self.max_latency_ms[1..].iter().all(|&ms| ms == 0) {
+            return String::new();
+        }
+        let each: Vec<String> = Phase::NAMES
+            .iter()
+            .zip(self.max_latency_ms)
+            .map(|(name, ms)| format!("{name} {ms} ms"))
+            .collect();
+        format!(" ({})", each.join(", "))
+    }
+
+    /// The soak's promises.
+    fn check(&self, stats: &cached_etag::Stats) {
+        assert!(
+            self.requests > 1_000,
+            "the soak did too little to mean anything"
+        );
+        assert_eq!(self.server_errors, 0, "a 5xx");
+        assert_eq!(self.transport_errors, 0, "a request got no answer");
+        assert_eq!(self.stale, 0, "a body older than a completed invalidation");
+        assert_eq!(self.wrong_304, 0, "a 304 for an old tag");
+        assert_eq!(
+            stats.hits + stats.misses,
+            self.gets,
+            "every GET a hit or a miss"
+        );
+    }
+}
+
+/// Serves the documents through `cache` on a loopback port and runs the
+/// clients and writers against it for `secs` seconds.
+async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
     let db = Arc::new(Db {
         versions: (0..DOCS).map(|_| AtomicU64::new(1)).collect(),
         floors: (0..DOCS).map(|_| AtomicU64::new(1)).collect(),
@@ -220,7 +316,7 @@ async fn chaos_soak() {
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
         let (tally, stop, zipf, db) = (tally.clone(), stop.clone(), zipf.clone(), db.clone());
-        let (client, base) = (client.clone(), base.clone());
+        let (client, base, phase) = (client.clone(), base.clone(), phase.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0xC0FFEE + c as u64);
             let mut held: Vec<Option<(String, u64)>> = vec![None; DOCS];
@@ -233,8 +329,9 @@ async fn chaos_soak() {
                     request = request.header("if-none-match", etag);
                 }
                 let started = Instant::now();
+                let phase_then = phase.now();
                 let Ok(response) = request.send().await else {
-                    tally.server_errors.fetch_add(1, Ordering::Relaxed);
+                    tally.transport_errors.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
                 let status = response.status();
@@ -245,7 +342,8 @@ async fn chaos_soak() {
                     .map(str::to_owned);
                 let body = response.text().await.unwrap_or_default();
                 let took = started.elapsed().as_micros() as u64;
-                tally.max_latency_us.fetch_max(took, Ordering::Relaxed);
+                let seen = phase_then.max(phase.now());
+                tally.max_latency_us[seen].fetch_max(took, Ordering::Relaxed);
                 tally.requests.fetch_add(1, Ordering::Relaxed);
                 tally.gets.fetch_add(1, Ordering::Relaxed);
                 if status.is_server_error() {
@@ -318,24 +416,44 @@ async fn chaos_soak() {
     for task in tasks {
         task.await.unwrap();
     }
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    Report {
+        secs,
+        requests: load(&tally.requests),
+        gets: load(&tally.gets),
+        not_modified: load(&tally.not_modified),
+        writes: load(&tally.writes),
+        stale: load(&tally.stale),
+        wrong_304: load(&tally.wrong_304),
+        server_errors: load(&tally.server_errors),
+        transport_errors: load(&tally.transport_errors),
+        max_latency_ms: [0, 1, 2].map(|p| load(&tally.max_latency_us[p]) / 1000),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_soak() {
+    let store = Faulty {
+        inner: Arc::new(MemoryStore::new(100_000, 256 << 20)),
+        seed: Arc::new(AtomicU64::new(0x5EED)),
+        faults: Arc::new(Default::default()),
+    };
+    let cache = Cache::builder()
+        .store(store.clone())
+        .store_timeout(Duration::from_millis(40))
+        .coalesce_timeout(Duration::from_millis(500))
+        .build();
+    let report = soak(&cache, soak_secs(60), Phase::default()).await;
     let stats = cache.stats();
     let faults: Vec<u64> = store
         .faults
         .iter()
         .map(|f| f.load(Ordering::Relaxed))
         .collect();
-    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     eprintln!(
-        "soak {secs} s: {} requests ({} 304), {} writes; stale {}, wrong 304 {}, 5xx {}; \
-         max latency {} ms; store faults: {} errors, {} stalls, {} drops; \
+        "soak {}; store faults: {} errors, {} stalls, {} drops; \
          hits {} misses {} coalesced {} store errors {} invalidations pending {}",
-        load(&tally.requests),
-        load(&tally.not_modified),
-        load(&tally.writes),
-        load(&tally.stale),
-        load(&tally.wrong_304),
-        load(&tally.server_errors),
-        load(&tally.max_latency_us) / 1000,
+        report.line(),
         faults[0],
         faults[1],
         faults[2],
@@ -345,20 +463,171 @@ async fn chaos_soak() {
         stats.store_errors,
         stats.invalidations_pending,
     );
-    assert!(
-        load(&tally.requests) > 1_000,
-        "the soak did too little to mean anything"
-    );
-    assert_eq!(load(&tally.server_errors), 0, "a 5xx");
-    assert_eq!(
-        load(&tally.stale),
-        0,
-        "a body older than a completed invalidation"
-    );
-    assert_eq!(load(&tally.wrong_304), 0, "a 304 for an old tag");
-    assert_eq!(
-        stats.hits + stats.misses,
-        load(&tally.gets),
-        "every GET a hit or a miss"
-    );
+    report.check(&stats);
+}
+
+#[cfg(feature = "redis")]
+#[path = "../runtime/tests/support/redis_server.rs"]
+mod redis_server;
+
+/// The soak against a real Redis that is frozen, killed and restarted
+/// while it runs.
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+
+    use std::net::TcpListener;
+    use std::thread::JoinHandle;
+
+    use cached_etag::RedisStore;
+
+    use super::redis_server::Server;
+
+    /// Up, frozen, up, killed: one turn of the faults, then again.
+    const UP: Duration = Duration::from_secs(3);
+    const FROZEN: Duration = Duration::from_millis(1_500);
+    const DOWN: Duration = Duration::from_millis(1_500);
+
+    /// What the fault thread did.
+    #[derive(Debug, Default)]
+    struct Faults {
+        freezes: u64,
+        kills: u64,
+        restarts: u64,
+    }
+
+    /// The thread that freezes, kills and restarts the server; stopped
+    /// and joined when dropped (a failing soak included), which kills the
+    /// server.
+    struct Chaos {
+        stop: Arc<AtomicBool>,
+        thread: Option<JoinHandle<Faults>>,
+    }
+
+    impl Chaos {
+        fn start(mut server: Server, port: u16, phase: Phase) -> Chaos {
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopped = stop.clone();
+            let thread = std::thread::spawn(move || {
+                // Sleeps `how_long` unless told to stop; says whether to go on.
+                let wait = |how_long: Duration| {
+                    let until = Instant::now() + how_long;
+                    while Instant::now() < until {
+                        if stopped.load(Ordering::SeqCst) {
+                            return false;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    true
+                };
+                let mut faults = Faults::default();
+                loop {
+                    if !wait(UP) {
+                        break;
+                    }
+                    assert!(server.signal("-STOP"), "SIGSTOP delivered");
+                    phase.set(Phase::FROZEN);
+                    faults.freezes += 1;
+                    let go_on = wait(FROZEN);
+                    assert!(server.signal("-CONT"), "SIGCONT delivered");
+                    phase.set(Phase::UP);
+                    if !go_on || !wait(UP) {
+                        break;
+                    }
+                    server.kill();
+                    phase.set(Phase::DOWN);
+                    faults.kills += 1;
+                    let go_on = wait(DOWN);
+                    server = Server::start(port);
+                    phase.set(Phase::UP);
+                    faults.restarts += 1;
+                    if !go_on {
+                        break;
+                    }
+                }
+                drop(server);
+                faults
+            });
+            Chaos {
+                stop,
+                thread: Some(thread),
+            }
+        }
+
+        fn finish(mut self) -> Faults {
+            self.stop.store(true, Ordering::SeqCst);
+            let thread = self.thread.take().expect("finished once");
+            thread.join().expect("the fault thread")
+        }
+    }
+
+    impl Drop for Chaos {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_chaos_soak() {
+        let port = free_port();
+        let server = Server::start(port);
+        let redis = RedisStore::builder(format!("redis://127.0.0.1:{port}"))
+            .prefix(format!("cached-etag-soak:{}:", std::process::id()))
+            .build()
+            .expect("a Redis store");
+        let cache = Cache::builder()
+            .store(redis.clone())
+            .coalesce_timeout(Duration::from_millis(500))
+            .build();
+        cache.follow(redis.announcements());
+        let phase = Phase::default();
+        let chaos = Chaos::start(server, port, phase.clone());
+        let report = soak(&cache, soak_secs(30), phase.clone()).await;
+        let faults = chaos.finish();
+        let stats = cache.stats();
+        let r = redis.stats();
+        eprintln!(
+            "redis soak {}; redis frozen {}x, killed {}x, restarted {}x; \
+             cache: hits {} misses {} coalesced {} coalesce timeouts {} store errors {} \
+             remote refused {} invalidations pending {}; \
+             redis calls {}: failed or timed out {}, short-circuited {}, rejected busy {}, \
+             circuit opened {}x, fenced puts {}, decode errors {}, subscriptions {} (lost {})",
+            report.line(),
+            faults.freezes,
+            faults.kills,
+            faults.restarts,
+            stats.hits,
+            stats.misses,
+            stats.coalesced,
+            stats.coalesce_timeouts,
+            stats.store_errors,
+            stats.remote_refused,
+            stats.invalidations_pending,
+            r.calls,
+            r.failures,
+            r.short_circuited,
+            r.rejected_busy,
+            r.circuit_opened,
+            r.fenced_puts,
+            r.decode_errors,
+            r.subscriptions,
+            r.subscriptions_lost,
+        );
+        report.check(&stats);
+        assert!(
+            faults.freezes >= 1 && faults.kills >= 1 && faults.restarts >= 1,
+            "the soak ran through a freeze, a kill and a restart: {faults:?}"
+        );
+    }
 }

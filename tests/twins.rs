@@ -227,3 +227,98 @@ async fn a_failed_if_match_is_412_and_runs_nothing() {
         assert_eq!(cache.stats().precondition_failed, 1, "{twin:?}");
     }
 }
+
+/// The origin of the stale twins: its version, and whether it fails.
+#[derive(Clone, Default)]
+struct Origin {
+    runs: Runs,
+    version: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Origin {
+    fn answer(&self) -> Response {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.runs.bump();
+        if self.failing.load(SeqCst) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+        }
+        format!("v{}", self.version.load(SeqCst)).into_response()
+    }
+}
+
+#[cached_etag(ttl = 1, stale_while_revalidate = 60, stale_if_error = 600)]
+async fn count(State(origin): State<Origin>) -> Response {
+    origin.answer()
+}
+
+async fn plain_count(State(origin): State<Origin>) -> Response {
+    origin.answer()
+}
+
+fn stale_app(twin: Twin, cache: &Cache, origin: &Origin) -> Router {
+    let router = match twin {
+        Twin::Attribute => Router::new().route("/count", get(count)),
+        Twin::Layer => {
+            Router::new()
+                .route("/count", get(plain_count))
+                .route_layer(CacheLayer::new(
+                    Policy::builder("twins::count")
+                        .ttl(std::time::Duration::from_secs(1))
+                        .stale_while_revalidate(std::time::Duration::from_secs(60))
+                        .stale_if_error(std::time::Duration::from_secs(600))
+                        .build(),
+                ))
+        }
+    };
+    router
+        .with_state(origin.clone())
+        .layer(Extension(cache.clone()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_entries_are_served_while_refreshed_and_instead_of_errors() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::Duration;
+    let settle = || async {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    };
+    for twin in BOTH {
+        let (cache, origin) = (Cache::new(), Origin::default());
+        let app = stale_app(twin, &cache, &origin);
+        assert_eq!(send(&app, "GET", "/count", &[]).await.body, "v0");
+        origin.version.store(1, SeqCst);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        // Stale: answered at once, refreshed behind.
+        assert_eq!(
+            send(&app, "GET", "/count", &[]).await.body,
+            "v0",
+            "{twin:?}"
+        );
+        settle().await;
+        assert_eq!(
+            send(&app, "GET", "/count", &[]).await.body,
+            "v1",
+            "{twin:?}"
+        );
+        assert_eq!(origin.runs.get(), 2, "{twin:?}");
+        // The origin fails: past stale-while-revalidate, within
+        // stale-if-error, the stale entry answers instead of the 503.
+        origin.failing.store(true, SeqCst);
+        tokio::time::advance(Duration::from_secs(120)).await;
+        let reply = send(&app, "GET", "/count", &[]).await;
+        assert_eq!(
+            (reply.status, &*reply.body),
+            (StatusCode::OK, "v1"),
+            "{twin:?}"
+        );
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.stale_served, stats.refreshes, stats.errors_masked),
+            (2, 1, 1),
+            "{twin:?}"
+        );
+    }
+}

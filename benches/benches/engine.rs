@@ -32,6 +32,7 @@ fn entry(i: usize, tags: Vec<Arc<str>>) -> Entry {
         tags,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(3600),
+        stale_for: Duration::ZERO,
     }
 }
 

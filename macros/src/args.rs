@@ -9,17 +9,25 @@ use std::time::Duration;
 
 use darling::ast::NestedMeta;
 use darling::error::Accumulator;
-use darling::util::{Flag, SpannedValue};
+use darling::util::SpannedValue;
 use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
 use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, LitStr, Meta, Token};
+
+use crate::flag::Flag;
 
 /// `#[cached_etag(...)]`: every argument is optional.
 #[derive(Debug, Default, FromMeta)]
 pub(crate) struct Args {
     /// How long the server keeps a response.
     pub ttl: Option<SpannedValue<DurationArg>>,
+    /// After the ttl: served at once while one background refresh replaces it.
+    pub stale_while_revalidate: Option<SpannedValue<DurationArg>>,
+    /// After the ttl: served instead of a failed refresh.
+    pub stale_if_error: Option<SpannedValue<DurationArg>>,
+    /// Send the stale windows in `Cache-Control`.
+    pub advertise_stale: Flag,
     /// How the ETag is computed.
     pub etag: Option<SpannedValue<Style>>,
     /// Send strong ETags.
@@ -282,6 +290,9 @@ mod tests {
     fn every_argument_parses() {
         let args = parse(quote!(
             ttl = "1h30m",
+            stale_while_revalidate = 30,
+            stale_if_error = "10m",
+            advertise_stale,
             etag = "composite",
             strong,
             tags("images", "image:{id}"),
@@ -302,6 +313,15 @@ mod tests {
             **args.ttl.as_ref().unwrap(),
             DurationArg(Duration::from_secs(5400))
         );
+        assert_eq!(
+            **args.stale_while_revalidate.as_ref().unwrap(),
+            DurationArg(Duration::from_secs(30))
+        );
+        assert_eq!(
+            **args.stale_if_error.as_ref().unwrap(),
+            DurationArg(Duration::from_secs(600))
+        );
+        assert!(args.advertise_stale.is_present());
         assert_eq!(**args.etag.as_ref().unwrap(), Style::Composite);
         assert!(args.strong.is_present() && args.shared.is_present());
         let tags: Vec<String> = args.tags.unwrap().0.iter().map(LitStr::value).collect();
@@ -335,6 +355,28 @@ mod tests {
             ttl(quote!(ttl = "250ms")),
             DurationArg(Duration::from_millis(250))
         );
+    }
+
+    #[test]
+    fn stale_windows_take_durations_as_ttl_does() {
+        let args = parse(quote!(stale_while_revalidate = "250ms", stale_if_error = 0)).unwrap();
+        assert_eq!(
+            **args.stale_while_revalidate.as_ref().unwrap(),
+            DurationArg(Duration::from_millis(250))
+        );
+        assert_eq!(
+            **args.stale_if_error.as_ref().unwrap(),
+            DurationArg(Duration::ZERO)
+        );
+        assert!(
+            message(quote!(stale_if_error = "ten minutes"))
+                .starts_with("invalid duration \"ten minutes\"")
+        );
+        assert_eq!(
+            message(quote!(stale_while_revalidate = true)),
+            "expected a number of seconds or a duration string, as in `300` or `\"5m\"`"
+        );
+        assert!(parse(quote!(advertise_stale = true)).is_err());
     }
 
     #[test]
@@ -386,6 +428,18 @@ mod tests {
         assert_eq!(
             message(quote!(surrogate_key)),
             "Unknown field: `surrogate_key`. Did you mean `surrogate_keys`?"
+        );
+        assert_eq!(
+            message(quote!(stale_while_revalidat = 30)),
+            "Unknown field: `stale_while_revalidat`. Did you mean `stale_while_revalidate`?"
+        );
+        assert_eq!(
+            message(quote!(stale_on_error = 30)),
+            "Unknown field: `stale_on_error`. Did you mean `stale_if_error`?"
+        );
+        assert_eq!(
+            message(quote!(advertise)),
+            "Unknown field: `advertise`. Did you mean `advertise_stale`?"
         );
     }
 

@@ -4,12 +4,13 @@
 //! marked `#[resource(id)]`); each only when such a field exists, and at
 //! least one must.
 
-use darling::util::Flag;
 use darling::{FromDeriveInput, FromField};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Member};
+
+use crate::flag::Flag;
 
 #[derive(FromDeriveInput)]
 #[darling(attributes(resource), supports(struct_named, struct_tuple))]

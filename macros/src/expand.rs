@@ -188,6 +188,9 @@ impl ToTokens for BuilderCalls<'_> {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         let Policy {
             ttl,
+            stale_while_revalidate,
+            stale_if_error,
+            advertise_stale,
             strong,
             tags,
             vary,
@@ -206,6 +209,22 @@ impl ToTokens for BuilderCalls<'_> {
                 private: ce,
             };
             tokens.extend(quote!(.ttl(#ttl)));
+        }
+        for (window, method) in [
+            (stale_while_revalidate, "stale_while_revalidate"),
+            (stale_if_error, "stale_if_error"),
+        ] {
+            if let Some(window) = window {
+                let method = Ident::new(method, Span::call_site());
+                let window = DurationExpr {
+                    duration: *window,
+                    private: ce,
+                };
+                tokens.extend(quote!(.#method(#window)));
+            }
+        }
+        if *advertise_stale {
+            tokens.extend(quote!(.advertise_stale()));
         }
         if *strong {
             tokens.extend(quote!(.strong()));
@@ -508,6 +527,39 @@ mod tests {
         assert_eq!(
             calls(quote!(cache_control = "no-store")),
             ". cache_control (\"no-store\")"
+        );
+    }
+
+    #[test]
+    fn stale_windows_follow_the_ttl() {
+        let names = Names::new();
+        let calls = |args| {
+            let model = model(args);
+            render(BuilderCalls {
+                policy: &model.policy,
+                private: &names.private,
+            })
+        };
+        assert_eq!(
+            calls(quote!(
+                advertise_stale,
+                public,
+                stale_if_error = "10m",
+                stale_while_revalidate = 30,
+                ttl = 60
+            )),
+            ". ttl (__ce :: Duration :: from_secs (60)) \
+             . stale_while_revalidate (__ce :: Duration :: from_secs (30)) \
+             . stale_if_error (__ce :: Duration :: from_secs (600)) \
+             . advertise_stale () . public ()"
+        );
+        assert_eq!(
+            calls(quote!(stale_while_revalidate = "500ms")),
+            ". stale_while_revalidate (__ce :: Duration :: from_millis (500))"
+        );
+        assert_eq!(
+            calls(quote!(stale_while_revalidate = 0, stale_if_error = "0s")),
+            ""
         );
     }
 

@@ -12,6 +12,7 @@ mod args;
 mod derive;
 mod duration;
 mod expand;
+mod flag;
 mod handler;
 mod invalidates;
 mod model;
@@ -60,6 +61,9 @@ use proc_macro::TokenStream;
 /// | argument | meaning |
 /// |---|---|
 /// | `ttl = 300` or `ttl = "5m"` | How long the server keeps a response. An integer is seconds; a string is numbers with units `ms`, `s`, `m`, `h`, `d`, largest first (`"1h30m"`, `"250ms"`). Must be more than zero. Default 60 s. |
+/// | `stale_while_revalidate = 30` or `= "30s"` | For this long after the ttl, a request is answered at once from the stale response while one background refresh replaces it. A duration as for `ttl`; zero (the default) turns it off. |
+/// | `stale_if_error = 600` or `= "10m"` | For this long after the ttl, the stale response is served instead of a failed refresh: a 5xx, a panic, or a wait for another request's refresh that timed out. The failure is not stored. A duration as for `ttl`; zero (the default) turns it off. |
+/// | `advertise_stale` | Also send the windows to clients and shared caches, as `stale-while-revalidate=N` and `stale-if-error=N` in `Cache-Control` (whole seconds). Off by default: downstream caches never see this cache's invalidations, so an invalidated response could live on there for the window. Needs one of the two windows; cannot be combined with `cache_control`. |
 /// | `etag = "hash"` | SHA-256 of the body. The default; works with any response. |
 /// | `etag = "timestamp"` | From the value's update time: the value (inside `Json`, `Result`, a `(StatusCode, _)` tuple…) implements `UpdatedAt`. Also sends `Last-Modified`. |
 /// | `etag = "composite"` | `"{id}-{updated_at}"`: the value implements `Identified` and `UpdatedAt`. |
@@ -70,7 +74,7 @@ use proc_macro::TokenStream;
 /// | `vary("accept-language")` | Request headers the response depends on: they are part of the cache key and of the `Vary` header. Lower-case header names. |
 /// | `shared` | The response does not depend on the user: requests with credential headers (`Authorization`, `Cookie`, or the cache's own list) may share the cache. |
 /// | `check = expr` | An async expression over the handler's bound names (`check = db.image_version(id)`) awaited before the body, yielding the current `ETag` (or `Option<ETag>`, or a `Result` of either). A match with the client's `If-None-Match` is a 304 without running the body; a stored entry with another ETag is stale. |
-/// | `cache_control = "…"` | The whole `Cache-Control` header. Cannot be combined with `max_age`, `public`, `no_cache` or `immutable`. |
+/// | `cache_control = "…"` | The whole `Cache-Control` header. Cannot be combined with `max_age`, `public`, `no_cache`, `immutable` or `advertise_stale`. |
 /// | `max_age = 600` or `max_age = "10m"` | `max-age` in whole seconds, instead of the ttl. |
 /// | `public` | `Cache-Control: public` instead of `private`. |
 /// | `no_cache` | `Cache-Control: no-cache`: clients revalidate every time. Cannot be combined with `immutable`. |
@@ -84,7 +88,8 @@ use proc_macro::TokenStream;
 /// Every mistake is reported at the token that causes it, all in one build:
 /// an unknown argument (with the closest name), a repeated or conflicting
 /// argument, a value of the wrong kind, a zero `ttl`, a duration that does not
-/// parse, an unknown ETag style (with the closest one), a tag template naming
+/// parse, a duration sent to clients that is not whole seconds,
+/// `advertise_stale` without a window, an unknown ETag style (with the closest one), a tag template naming
 /// something no argument binds, a header name that is not a lower-case token,
 /// a function that is not `async`, takes `self` or is generic. The function is
 /// still emitted unchanged beside the errors, so routes naming it do not

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use darling::Error;
 use darling::error::Accumulator;
-use darling::util::Flag;
+use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
 use syn::{Expr, LitStr, Type};
 
 use crate::args::{self, Args, DurationArg, Strings, Style};
+use crate::flag::Flag;
 use crate::handler::Handler;
 use crate::template::{self, Tag};
 
@@ -52,6 +53,11 @@ pub(crate) enum Output {
 #[derive(Debug, Default)]
 pub(crate) struct Policy {
     pub ttl: Option<Duration>,
+    /// Nonzero: a zero window is the runtime's default.
+    pub stale_while_revalidate: Option<Duration>,
+    /// Nonzero, as above.
+    pub stale_if_error: Option<Duration>,
+    pub advertise_stale: bool,
     pub strong: bool,
     /// Tags without placeholders, unescaped.
     pub tags: Vec<LitStr>,
@@ -117,6 +123,12 @@ impl Model {
             }
             duration.as_secs()
         });
+        let (stale_while_revalidate, stale_if_error) = check_stale_windows(
+            args.stale_while_revalidate.as_ref(),
+            args.stale_if_error.as_ref(),
+            args.advertise_stale,
+            errors,
+        );
 
         let (tags, templated_tags) = args
             .tags
@@ -135,6 +147,7 @@ impl Model {
             args.public,
             args.no_cache,
             args.immutable,
+            args.advertise_stale,
             errors,
         );
 
@@ -144,6 +157,9 @@ impl Model {
                 .unwrap_or_else(|| syn::parse_quote!(::cached_etag)),
             policy: Policy {
                 ttl,
+                stale_while_revalidate,
+                stale_if_error,
+                advertise_stale: args.advertise_stale.is_present(),
                 strong: args.strong.is_present(),
                 tags,
                 vary,
@@ -163,6 +179,43 @@ impl Model {
             handler,
         }
     }
+}
+
+/// The stale windows, each `None` when absent or zero (the runtime's
+/// default). Advertised windows go into `Cache-Control` in whole seconds, as
+/// `max_age` does, and advertising needs a window to send.
+fn check_stale_windows(
+    while_revalidate: Option<&SpannedValue<DurationArg>>,
+    if_error: Option<&SpannedValue<DurationArg>>,
+    advertise: Flag,
+    errors: &mut Accumulator,
+) -> (Option<Duration>, Option<Duration>) {
+    let mut window = |name: &str, arg: Option<&SpannedValue<DurationArg>>| {
+        let arg = arg?;
+        let DurationArg(duration) = **arg;
+        if advertise.is_present() && duration.subsec_nanos() != 0 {
+            errors.push(
+                Error::custom(format!("`{name}` is sent in whole seconds when advertised"))
+                    .with_span(&arg.span()),
+            );
+        }
+        (!duration.is_zero()).then_some(duration)
+    };
+    let windows = (
+        window("stale_while_revalidate", while_revalidate),
+        window("stale_if_error", if_error),
+    );
+    if advertise.is_present() && windows == (None, None) {
+        let written = while_revalidate.is_some() || if_error.is_some();
+        errors.push(
+            Error::custom(format!(
+                "`advertise_stale` needs `stale_while_revalidate` or `stale_if_error`{}",
+                if written { " greater than zero" } else { "" }
+            ))
+            .with_span(&advertise.span()),
+        );
+    }
+    windows
 }
 
 /// Splits `tags(...)` into literal tags and templates, checking that every
@@ -262,6 +315,7 @@ fn check_conflicts(
     public: Flag,
     no_cache: Flag,
     immutable: Flag,
+    advertise_stale: Flag,
     errors: &mut Accumulator,
 ) {
     if cache_control.is_some() {
@@ -269,6 +323,7 @@ fn check_conflicts(
             ("public", public),
             ("no_cache", no_cache),
             ("immutable", immutable),
+            ("advertise_stale", advertise_stale),
         ];
         let set = max_age.map(|span| ("max_age", span)).into_iter().chain(
             flags
@@ -402,6 +457,58 @@ mod tests {
     }
 
     #[test]
+    fn stale_windows_are_kept_when_nonzero() {
+        let model = model(quote!(
+            ttl = 60,
+            stale_while_revalidate = "250ms",
+            stale_if_error = "10m"
+        ))
+        .unwrap();
+        assert_eq!(
+            model.policy.stale_while_revalidate,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(model.policy.stale_if_error, Some(Duration::from_secs(600)));
+        assert!(!model.policy.advertise_stale);
+        let model = self::model(quote!(stale_while_revalidate = 0, stale_if_error = "0s")).unwrap();
+        assert_eq!(model.policy.stale_while_revalidate, None);
+        assert_eq!(model.policy.stale_if_error, None);
+    }
+
+    #[test]
+    fn advertised_windows_are_whole_seconds() {
+        let model = model(quote!(stale_if_error = 600, advertise_stale)).unwrap();
+        assert!(model.policy.advertise_stale);
+        assert_eq!(model.policy.stale_if_error, Some(Duration::from_secs(600)));
+        assert_eq!(
+            arg_errors(quote!(
+                stale_while_revalidate = "1500ms",
+                stale_if_error = "10m500ms",
+                advertise_stale
+            )),
+            [
+                "`stale_while_revalidate` is sent in whole seconds when advertised",
+                "`stale_if_error` is sent in whole seconds when advertised",
+            ]
+        );
+    }
+
+    #[test]
+    fn advertise_stale_needs_a_window() {
+        assert_eq!(
+            arg_errors(quote!(advertise_stale)),
+            ["`advertise_stale` needs `stale_while_revalidate` or `stale_if_error`"]
+        );
+        assert_eq!(
+            arg_errors(quote!(stale_while_revalidate = 0, advertise_stale)),
+            [
+                "`advertise_stale` needs `stale_while_revalidate` or `stale_if_error` greater than zero"
+            ]
+        );
+        assert!(model(quote!(stale_while_revalidate = 30, advertise_stale)).is_ok());
+    }
+
+    #[test]
     fn vary_names_are_lower_case_tokens() {
         assert!(model(quote!(vary("accept-language", "x-api-version"))).is_ok());
         assert_eq!(
@@ -445,12 +552,24 @@ mod tests {
             cache_control = "no-store",
             max_age = 5,
             public,
-            no_cache
+            no_cache,
+            stale_if_error = 60,
+            advertise_stale
         ));
-        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(errors[0].starts_with("`max_age` conflicts with `cache_control`"));
         assert!(errors[1].starts_with("`public` conflicts with `cache_control`"));
         assert!(errors[2].starts_with("`no_cache` conflicts with `cache_control`"));
+        assert!(errors[3].starts_with("`advertise_stale` conflicts with `cache_control`"));
+        // The windows themselves are the server's, whatever the header says.
+        assert!(
+            model(quote!(
+                cache_control = "no-store",
+                stale_while_revalidate = 30,
+                stale_if_error = 600
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

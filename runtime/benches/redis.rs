@@ -46,6 +46,7 @@ fn entry() -> Entry {
         tags: vec![Arc::from("images"), Arc::from("image:42")],
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(300),
+        stale_for: Duration::ZERO,
     }
 }
 

@@ -336,6 +336,7 @@ impl Cache {
         self.invalidate_everywhere(Invalidation::Key {
             key: key.clone(),
             keep: None,
+            soft: false,
         })
         .await
     }
@@ -347,6 +348,7 @@ impl Cache {
         self.invalidate_everywhere(Invalidation::Key {
             key: key.clone(),
             keep: Some(etag.clone()),
+            soft: false,
         })
         .await
     }
@@ -371,6 +373,7 @@ impl Cache {
         self.invalidate_everywhere(Invalidation::Tags {
             tags: tags.iter().map(|&t| t.into()).collect(),
             keep: None,
+            soft: false,
         })
         .await
     }
@@ -380,6 +383,44 @@ impl Cache {
         self.invalidate_everywhere(Invalidation::Tags {
             tags: tags.iter().map(|&t| t.into()).collect(),
             keep: Some(etag.clone()),
+            soft: false,
+        })
+        .await
+    }
+
+    /// Marks the entry under `key` stale instead of removing it (a soft
+    /// purge): the next request is answered from it while one refresh
+    /// replaces it, within the policy's
+    /// [`stale_while_revalidate`](crate::PolicyBuilder::stale_while_revalidate)
+    /// window (else it waits for the refresh, as on a miss), and a refresh
+    /// that finds the same ETag keeps the stored body and only extends its
+    /// life. Fills that began before it are discarded, as after any
+    /// invalidation. A remote store that cannot mark entries removes them
+    /// (Redis does, and tells the other instances to mark their copies).
+    pub async fn invalidate_soft(&self, key: &Key) -> Removed {
+        self.invalidate_everywhere(Invalidation::Key {
+            key: key.clone(),
+            keep: None,
+            soft: true,
+        })
+        .await
+    }
+
+    /// Marks every entry tagged with any of `tags` stale instead of removing
+    /// it (see [`invalidate_soft`](Self::invalidate_soft)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = cached_etag_runtime::Cache::new();
+    /// let marked = cache.invalidate_tags_soft(&["image:42"]).await;
+    /// assert_eq!(marked.removed, 0);
+    /// # }
+    /// ```
+    pub async fn invalidate_tags_soft(&self, tags: &[&str]) -> Removed {
+        self.invalidate_everywhere(Invalidation::Tags {
+            tags: tags.iter().map(|&t| t.into()).collect(),
+            keep: None,
+            soft: true,
         })
         .await
     }
@@ -426,14 +467,21 @@ impl Cache {
         let memory = &self.inner.memory;
         self.inner.puts.doom(invalidation);
         match invalidation {
-            Invalidation::Key { key, keep } => {
+            Invalidation::Key { key, keep, soft } => {
                 generations.bump([key.as_bytes()]);
-                memory.remove(key.as_bytes(), keep.as_ref())
+                let (key, keep) = (key.as_bytes(), keep.as_ref());
+                match soft {
+                    true => memory.soften(key, keep),
+                    false => memory.remove(key, keep),
+                }
             }
-            Invalidation::Tags { tags, keep } => {
+            Invalidation::Tags { tags, keep, soft } => {
                 generations.bump(tags.iter().map(|t| t.as_bytes()));
                 let tags: Vec<&str> = tags.iter().map(|t| &**t).collect();
-                memory.remove_tags(&tags, keep.as_ref())
+                match soft {
+                    true => memory.soften_tags(&tags, keep.as_ref()),
+                    false => memory.remove_tags(&tags, keep.as_ref()),
+                }
             }
             Invalidation::Clear => {
                 generations.bump_all();
@@ -450,13 +498,20 @@ impl Cache {
         invalidation: &Invalidation,
     ) -> Option<Removed> {
         match invalidation {
-            Invalidation::Key { key, keep } => {
-                let call = remote.remove(key.as_bytes(), keep.as_ref());
+            Invalidation::Key { key, keep, soft } => {
+                let (key, keep) = (key.as_bytes(), keep.as_ref());
+                let call = match soft {
+                    true => remote.soften(key, keep),
+                    false => remote.remove(key, keep),
+                };
                 self.remote_call("remove", call).await
             }
-            Invalidation::Tags { tags, keep } => {
+            Invalidation::Tags { tags, keep, soft } => {
                 let tags: Vec<&str> = tags.iter().map(|t| &**t).collect();
-                let call = remote.remove_tags(&tags, keep.as_ref());
+                let call = match soft {
+                    true => remote.soften_tags(&tags, keep.as_ref()),
+                    false => remote.remove_tags(&tags, keep.as_ref()),
+                };
                 self.remote_call("remove_tags", call).await
             }
             Invalidation::Clear => {

@@ -33,6 +33,14 @@ pub struct Event {
     /// Invalidate everything.
     #[cfg_attr(feature = "serde", serde(default))]
     pub clear: bool,
+    /// Mark the key's and tags' entries stale rather than remove them (a
+    /// soft purge, see [`Cache::invalidate_soft`](crate::Cache::invalidate_soft)).
+    /// A clear is never soft.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "std::ops::Not::not")
+    )]
+    pub soft: bool,
 }
 
 impl Event {
@@ -62,6 +70,20 @@ impl Event {
             clear: true,
             ..Event::default()
         }
+    }
+
+    /// Marks the entries stale instead of removing them: they are served
+    /// while one refresh replaces them, and kept if it finds the same ETag.
+    ///
+    /// ```
+    /// use cached_etag_runtime::Event;
+    ///
+    /// let event = Event::tags(["counts"]).soft();
+    /// assert!(event.soft);
+    /// ```
+    pub fn soft(mut self) -> Self {
+        self.soft = true;
+        self
     }
 
     /// Keeps entries whose ETag equals `etag` (the representation did not change).

@@ -64,7 +64,7 @@ pub use guard::{PreconditionError, WriteGuard};
 pub use key::{Key, KeyBuilder};
 #[cfg(feature = "axum")]
 pub use layer::{CacheLayer, CacheService};
-pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder};
+pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder, StaleWindows};
 pub use request::RequestHead;
 pub use response::Fresh;
 pub use stats::Stats;

@@ -35,6 +35,7 @@ pub struct Policy {
     name: &'static str,
     id: Box<str>,
     ttl: Duration,
+    stale: StaleWindows,
     strong: bool,
     shared: bool,
     surrogate_keys: bool,
@@ -76,6 +77,9 @@ impl Policy {
             name,
             site: None,
             ttl: DEFAULT_TTL,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            advertise_stale: false,
             strong: false,
             shared: false,
             surrogate_keys: false,
@@ -114,6 +118,12 @@ impl Policy {
     /// How long a stored response stays fresh in the server-side cache.
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// How long past its ttl a stored response may still be served, and
+    /// when (see [`StaleWindows`]).
+    pub fn stale(&self) -> StaleWindows {
+        self.stale
     }
 
     /// Whether ETags are sent strong (`"x"`) rather than weak (`W/"x"`).
@@ -247,6 +257,50 @@ fn private_of(cache_control: &HeaderValue) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("private"))
 }
 
+/// How long past its ttl a stored response may still be served: while one
+/// background refresh replaces it, or when the handler fails.
+///
+/// ```
+/// use std::time::Duration;
+/// use cached_etag_runtime::Policy;
+///
+/// let policy = Policy::builder("counts::get")
+///     .ttl(Duration::from_secs(60))
+///     .stale_while_revalidate(Duration::from_secs(30))
+///     .stale_if_error(Duration::from_secs(600))
+///     .build();
+/// let stale = policy.stale();
+/// assert!(stale.serves_while_revalidating(Duration::from_secs(29)));
+/// assert!(!stale.serves_while_revalidating(Duration::from_secs(30)));
+/// assert!(stale.serves_on_error(Duration::from_secs(599)));
+/// assert_eq!(stale.longest(), Duration::from_secs(600));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StaleWindows {
+    /// How long after the ttl a response is served while it is refreshed.
+    pub while_revalidate: Duration,
+    /// How long after the ttl a response is served when its refresh fails.
+    pub if_error: Duration,
+}
+
+impl StaleWindows {
+    /// Whether a response stale for `age` is served at once while it is
+    /// refreshed in the background.
+    pub fn serves_while_revalidating(&self, age: Duration) -> bool {
+        age < self.while_revalidate
+    }
+
+    /// Whether a response stale for `age` is served instead of an error.
+    pub fn serves_on_error(&self, age: Duration) -> bool {
+        age < self.if_error
+    }
+
+    /// How long past its ttl a response is kept: the longer window.
+    pub fn longest(&self) -> Duration {
+        self.while_revalidate.max(self.if_error)
+    }
+}
+
 /// Builds a [`Policy`]; see [`Policy::builder`]. Each method mirrors one
 /// argument of the `#[cached_etag]` attribute.
 #[derive(Debug, Clone)]
@@ -255,6 +309,9 @@ pub struct PolicyBuilder {
     name: &'static str,
     site: Option<&'static str>,
     ttl: Duration,
+    stale_while_revalidate: Duration,
+    stale_if_error: Duration,
+    advertise_stale: bool,
     strong: bool,
     shared: bool,
     surrogate_keys: bool,
@@ -280,6 +337,34 @@ impl PolicyBuilder {
     /// `max-age` sent to clients unless [`max_age`](Self::max_age) says otherwise.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// For how long after the ttl a stored response is still served, at
+    /// once, while one background refresh replaces it (RFC 5861 §3's
+    /// `stale-while-revalidate`, applied by the server-side cache). Default
+    /// zero: an expired response is a miss.
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.stale_while_revalidate = window;
+        self
+    }
+
+    /// For how long after the ttl a stored response is served instead of
+    /// an error when the handler that would replace it fails: a 5xx, a
+    /// panic, or a wait for another request's fill that timed out (RFC 5861
+    /// §4's `stale-if-error`). The error is not stored. Default zero.
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = window;
+        self
+    }
+
+    /// Also tells clients and shared caches about the stale windows, with
+    /// `stale-while-revalidate=N` and `stale-if-error=N` in `Cache-Control`.
+    /// Off by default: a downstream cache that serves stale is one this
+    /// cache's invalidations never reach, so an invalidated response could
+    /// live on there for the window.
+    pub fn advertise_stale(mut self) -> Self {
+        self.advertise_stale = true;
         self
     }
 
@@ -382,6 +467,17 @@ impl PolicyBuilder {
                 if self.immutable {
                     parts.push("immutable".to_owned());
                 }
+                if self.advertise_stale {
+                    // RFC 5861 §3 and §4, in whole seconds like max-age.
+                    for (directive, window) in [
+                        ("stale-while-revalidate", self.stale_while_revalidate),
+                        ("stale-if-error", self.stale_if_error),
+                    ] {
+                        if !window.is_zero() {
+                            parts.push(format!("{directive}={}", window.as_secs()));
+                        }
+                    }
+                }
                 HeaderValue::from_str(&parts.join(", ")).expect("directives are ASCII")
             }
         };
@@ -393,6 +489,10 @@ impl PolicyBuilder {
             name: self.name,
             id,
             ttl: self.ttl,
+            stale: StaleWindows {
+                while_revalidate: self.stale_while_revalidate,
+                if_error: self.stale_if_error,
+            },
             strong: self.strong,
             shared: self.shared,
             surrogate_keys: self.surrogate_keys,
@@ -416,6 +516,31 @@ mod tests {
         let p = Policy::builder("h").build();
         assert_eq!(p.cache_control(), "private, max-age=60");
         assert!(!p.is_strong());
+    }
+
+    #[test]
+    fn stale_windows_reach_clients_only_when_advertised() {
+        let quiet = Policy::builder("q")
+            .ttl(Duration::from_secs(60))
+            .stale_while_revalidate(Duration::from_secs(30))
+            .stale_if_error(Duration::from_secs(600))
+            .build();
+        assert_eq!(quiet.cache_control(), "private, max-age=60");
+        let told = Policy::builder("t")
+            .ttl(Duration::from_secs(60))
+            .stale_while_revalidate(Duration::from_secs(30))
+            .stale_if_error(Duration::from_secs(600))
+            .advertise_stale()
+            .build();
+        assert_eq!(
+            told.cache_control(),
+            "private, max-age=60, stale-while-revalidate=30, stale-if-error=600"
+        );
+        let one = Policy::builder("o")
+            .stale_if_error(Duration::from_secs(5))
+            .advertise_stale()
+            .build();
+        assert_eq!(one.cache_control(), "private, max-age=60, stale-if-error=5");
     }
 
     #[test]

@@ -201,6 +201,7 @@ impl Stamp<'_> {
                 tags: self.tags.to_vec(),
                 stored_at: SystemTime::now(),
                 ttl: self.policy.ttl(),
+                stale_for: self.policy.stale().longest(),
             }),
             buffered => {
                 let body = match buffered {
@@ -456,9 +457,22 @@ pub(crate) fn admit_remote(mut entry: Entry, policy: &Policy, now: SystemTime) -
     let headers = Arc::unwrap_or_clone(entry.headers);
     let headers = without_validators(headers, entry.last_modified.is_some());
     entry.headers = policy.share_headers(replayed(headers));
-    entry.ttl = entry.remaining_ttl(now).min(policy.ttl());
-    entry.stored_at = now;
-    (!entry.ttl.is_zero()).then_some(entry)
+    // Lifetimes come from outside data: held to the policy's, and kept as
+    // times relative to `now`, so that a stale entry stays as stale here as
+    // it was there.
+    entry.stale_for = entry.stale_for.min(policy.stale().longest());
+    match entry.stale_age(now) {
+        None => {
+            entry.ttl = entry.remaining_ttl(now).min(policy.ttl());
+            entry.stored_at = now;
+        }
+        Some(age) if age < entry.stale_for => {
+            entry.ttl = Duration::ZERO;
+            entry.stored_at = now.checked_sub(age)?;
+        }
+        Some(_) => return None,
+    }
+    (!entry.ttl.is_zero() || !entry.stale_for.is_zero()).then_some(entry)
 }
 
 /// The request headers a response's own `Vary` names (RFC 9111 §4.1), or

@@ -51,6 +51,18 @@ pub struct Stats {
     pub bytes_held: u64,
     /// Body bytes not sent because the client's copy was current (304s).
     pub bytes_saved: u64,
+    /// Requests answered from a stale entry: within the policy's
+    /// `stale_while_revalidate` window, or instead of an error within its
+    /// `stale_if_error` window. Each is counted among the hits too.
+    pub stale_served: u64,
+    /// Background refreshes of stale entries started.
+    pub refreshes: u64,
+    /// Refreshes (or `check`s) that found the stale entry's ETag unchanged:
+    /// the stored body was kept and its life extended.
+    pub revalidated_unchanged: u64,
+    /// Failed fills (a 5xx, a panic, a wait that timed out) answered with a
+    /// stale entry instead.
+    pub errors_masked: u64,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +81,10 @@ pub(crate) struct Counters {
     pub store_errors: AtomicU64,
     pub remote_refused: AtomicU64,
     pub bytes_saved: AtomicU64,
+    pub stale_served: AtomicU64,
+    pub refreshes: AtomicU64,
+    pub revalidated_unchanged: AtomicU64,
+    pub errors_masked: AtomicU64,
 }
 
 impl Counters {
@@ -97,6 +113,10 @@ impl Counters {
             store_errors: load(&self.store_errors),
             remote_refused: load(&self.remote_refused),
             bytes_saved: load(&self.bytes_saved),
+            stale_served: load(&self.stale_served),
+            refreshes: load(&self.refreshes),
+            revalidated_unchanged: load(&self.revalidated_unchanged),
+            errors_masked: load(&self.errors_masked),
             ..Stats::default()
         }
     }

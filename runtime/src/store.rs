@@ -22,7 +22,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::ETag;
 
-pub use memory::{EntryRef, MemoryStore};
+pub use memory::{EntryRef, Lookup, MemoryStore};
 
 /// A boxed future, as [`Store`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -50,8 +50,13 @@ pub struct Entry {
     pub tags: Vec<Arc<str>>,
     /// When the entry was stored.
     pub stored_at: SystemTime,
-    /// How long after `stored_at` the entry expires.
+    /// How long after `stored_at` the entry stays fresh.
     pub ttl: Duration,
+    /// How long after it stops being fresh the entry is still kept, to be
+    /// served stale while it is refreshed or when its refresh fails (the
+    /// policy's longer [stale window](crate::StaleWindows::longest); zero
+    /// for most). A store keeps an entry for `ttl + stale_for`.
+    pub stale_for: Duration,
 }
 
 impl Entry {
@@ -68,6 +73,21 @@ impl Entry {
         match now.duration_since(self.stored_at) {
             Ok(age) => self.ttl.saturating_sub(age),
             Err(_) => self.ttl,
+        }
+    }
+
+    /// How long ago the entry stopped being fresh; `None` while it is fresh.
+    pub fn stale_age(&self, now: SystemTime) -> Option<Duration> {
+        let expired = self.expires_at()?;
+        now.duration_since(expired).ok()
+    }
+
+    /// The time left before a store lets the entry go: what is left of its
+    /// freshness and then of its stale window.
+    pub fn remaining_life(&self, now: SystemTime) -> Duration {
+        match self.stale_age(now) {
+            Some(age) => self.stale_for.saturating_sub(age),
+            None => self.remaining_ttl(now).saturating_add(self.stale_for),
         }
     }
 
@@ -186,6 +206,27 @@ pub trait Store: Send + Sync + 'static {
         keep: Option<&'a ETag>,
     ) -> BoxFuture<'a, Result<Removed, StoreError>>;
 
+    /// Marks the entry under `key` stale instead of removing it, unless
+    /// `keep` equals its ETag (a soft purge). A store that keeps no stale
+    /// entries removes it: that is what this default does.
+    fn soften<'a>(
+        &'a self,
+        key: &'a [u8],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        self.remove(key, keep)
+    }
+
+    /// Marks every entry carrying any of `tags` stale instead of removing
+    /// it (see [`soften`](Self::soften)); by default, removes them.
+    fn soften_tags<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        self.remove_tags(tags, keep)
+    }
+
     /// Removes every entry.
     fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
@@ -210,6 +251,20 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         keep: Option<&'a ETag>,
     ) -> BoxFuture<'a, Result<Removed, StoreError>> {
         (**self).remove_tags(tags, keep)
+    }
+    fn soften<'a>(
+        &'a self,
+        key: &'a [u8],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        (**self).soften(key, keep)
+    }
+    fn soften_tags<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        (**self).soften_tags(tags, keep)
     }
     fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         (**self).clear()

@@ -21,6 +21,7 @@ fn entry(body: &'static str, tags: &[&str]) -> Entry {
         tags: tags.iter().map(|t| Arc::from(*t)).collect(),
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale_for: Duration::ZERO,
     }
 }
 
@@ -70,6 +71,7 @@ prop_compose! {
             tags: tags.into_iter().map(Arc::from).collect(),
             stored_at,
             ttl: Duration::new(ttl.0, ttl.1),
+            stale_for: Duration::new(ttl.0 / 2, ttl.1),
         }
     }
 }
@@ -83,6 +85,7 @@ fn assert_same(a: &Entry, b: &Entry) {
     assert_eq!(a.tags, b.tags);
     assert_eq!(a.stored_at, b.stored_at);
     assert_eq!(a.ttl, b.ttl);
+    assert_eq!(a.stale_for, b.stale_for);
 }
 
 proptest! {

@@ -684,6 +684,7 @@ async fn a_remote_answer_overtaken_by_an_invalidation_is_not_kept() {
         tags: vec![Arc::from("all"), Arc::from("remote:1")],
         stored_at: std::time::SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale_for: Duration::ZERO,
     };
     let store = Arc::new(GatedStore {
         entry: stale,

@@ -107,6 +107,7 @@ fn entry(body: &'static str, tags: &[&str]) -> Entry {
         tags: tags.iter().map(|t| Arc::from(*t)).collect(),
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale_for: Duration::ZERO,
     }
 }
 
@@ -1071,4 +1072,102 @@ async fn a_frozen_redis_is_noticed_by_the_heartbeat() {
         assert!(thawed.elapsed() < Duration::from_secs(3), "resubscribed");
         let _ = next_event(&mut events, Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stale_window_is_part_of_the_entrys_life_in_redis() {
+    let url = redis_url();
+    let prefix = prefix("stale-life");
+    let redis = store(&url, &prefix);
+    let mut stale = entry("stale", &["t"]);
+    stale.ttl = Duration::from_millis(200);
+    stale.stale_for = Duration::from_secs(60);
+    fill(&redis, b"k", &stale).await;
+    let mut raw = raw(&url).await;
+    let g = generation(&mut raw, &prefix).await;
+    let pttl: i64 = query(&mut raw, redis::cmd("PTTL").arg(format!("{prefix}e:{g}:k"))).await;
+    assert!(pttl > 60_000, "kept for ttl and stale window: {pttl} ms");
+    let fresh = redis.get(b"k").await.unwrap().expect("stored");
+    assert!(fresh.stale_age(SystemTime::now()).is_none());
+    assert!(fresh.ttl <= Duration::from_millis(200));
+    assert_eq!(fresh.stale_for, Duration::from_secs(60));
+
+    // Past the ttl it is read back stale, as stale as it is there.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let read = redis.get(b"k").await.unwrap().expect("kept while stale");
+    assert!(read.ttl.is_zero());
+    let age = read.stale_age(SystemTime::now()).expect("stale");
+    assert!(
+        (Duration::from_millis(150)..Duration::from_secs(30)).contains(&age),
+        "stale for {age:?}"
+    );
+}
+
+static STALE: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Policy::builder("redis::stale")
+        .ttl(Duration::from_secs(60))
+        .stale_while_revalidate(Duration::from_secs(30))
+        .build()
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_purge_marks_the_other_instances_copies_stale() {
+    let url = redis_url();
+    let prefix = prefix("soft");
+    let (redis_a, redis_b) = (store(&url, &prefix), store(&url, &prefix));
+    let a = Cache::builder().store(redis_a.clone()).build();
+    let b = Cache::builder().store(redis_b.clone()).build();
+    listen(&a, &redis_a).await;
+    listen(&b, &redis_b).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let get = |cache: &Cache, body: &'static str| {
+        let (cache, runs) = (cache.clone(), runs.clone());
+        async move {
+            let request = Request::get("/count")
+                .header("host", "test")
+                .body(())
+                .unwrap();
+            let (parts, ()) = request.into_parts();
+            let response = cache
+                .respond(
+                    RequestHead::from(&parts),
+                    &STALE,
+                    vec!["count".to_owned()],
+                    None,
+                    async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        Fresh::new(Response::new(Body::from(body)))
+                    },
+                )
+                .await;
+            text(response).await
+        }
+    };
+    assert_eq!(get(&a, "one").await, "one");
+    assert_eq!(get(&b, "B's own").await, "one", "from Redis");
+    let (parts, ()) = Request::get("/count")
+        .header("host", "test")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let k = Key::for_request(&STALE, &RequestHead::from(&parts));
+    assert!(a.peek(&k).is_some() && b.peek(&k).is_some());
+
+    // B purges softly: Redis lets the entry go, and A's copy turns stale
+    // (not gone) within 100 ms.
+    let marked = b.apply(&Event::tags(["count"]).soft()).await;
+    assert_eq!(marked.removed, 1);
+    assert!(redis_a.get(k.as_bytes()).await.unwrap().is_none());
+    within(Duration::from_millis(100), || a.peek(&k).is_none())
+        .await
+        .expect("the soft purge reached A within 100 ms");
+    // A answers from its stale copy at once and refreshes behind it.
+    assert_eq!(get(&a, "two").await, "one");
+    within(Duration::from_secs(2), || {
+        a.peek(&k).is_some_and(|entry| entry.body == "two")
+    })
+    .await
+    .expect("A's refresh landed");
+    let stats = a.stats();
+    assert_eq!((stats.stale_served, stats.refreshes), (1, 1), "{stats:?}");
 }

@@ -142,6 +142,7 @@ fn poisoned(status: StatusCode, headers: &[(&'static str, &'static str)], ttl: D
         tags: vec!["doc".into()],
         stored_at: SystemTime::now(),
         ttl,
+        stale_for: Duration::ZERO,
     }
 }
 
@@ -241,6 +242,63 @@ async fn remote_lifetimes_are_clamped_to_the_policy() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(send(&app, request("/doc", &[])).await.body, "v1");
     assert_eq!(state.runs.get(), 1);
+}
+
+#[tokio::test]
+async fn a_remote_stale_window_is_held_to_the_policys() {
+    // The policy serves nothing stale; an entry from the store that
+    // claims a stale window of a year and expired a second ago is a miss.
+    let (app, _cache, store, state) = setup();
+    let mut entry = poisoned(StatusCode::OK, &[], Duration::ZERO);
+    entry.stored_at = SystemTime::now() - Duration::from_secs(1);
+    entry.stale_for = Duration::from_secs(365 * 24 * 3600);
+    seed(&store, entry);
+    assert_eq!(send(&app, request("/doc", &[])).await.body, "v1");
+    assert_eq!(state.runs.get(), 1);
+}
+
+static STALE_DOC: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Policy::builder("safety::remote_stale_doc")
+        .tags(&["doc"])
+        .stale_while_revalidate(Duration::from_secs(30))
+        .build()
+});
+
+#[tokio::test]
+async fn a_remote_entry_within_the_policys_stale_window_is_served_stale_and_refreshed() {
+    let store = FakeStore::default();
+    let cache = Cache::builder().store(store.clone()).build();
+    let runs = crate::support::Runs::default();
+    let handler = {
+        let runs = runs.clone();
+        move |request: CacheRequest| async move {
+            request
+                .respond(&STALE_DOC, Vec::new(), None, async move {
+                    runs.bump();
+                    cached_etag::hash("refreshed")
+                })
+                .await
+        }
+    };
+    let app = Router::new()
+        .route("/doc", get(handler))
+        .layer(Extension(cache.clone()));
+    let mut entry = poisoned(StatusCode::OK, &[], Duration::ZERO);
+    entry.stored_at = SystemTime::now() - Duration::from_secs(1);
+    entry.stale_for = Duration::from_secs(30);
+    let key = Key::for_get("safety::remote_stale_doc", "test", "/doc");
+    store
+        .entries
+        .lock()
+        .unwrap()
+        .insert(key.as_bytes().to_vec(), entry);
+    assert_eq!(
+        send(&app, request("/doc", &[])).await.body,
+        "from the store"
+    );
+    assert!(eventually(|| runs.get() == 1).await, "refreshed behind");
+    assert!(eventually(|| cache.peek(&key).is_some_and(|e| e.body == "refreshed")).await);
+    assert_eq!(cache.stats().stale_served, 1);
 }
 
 #[tokio::test]

@@ -111,6 +111,19 @@ async fn cached_composite(Query(p): Query<Params>) -> Json<Report> {
     Json(work(p.id.unwrap_or(0)).await)
 }
 
+/// Whether `cached_stale` made its first response: every later run is a
+/// refresh, which never finishes within a benchmark, so that every request
+/// after the ttl is a stale hit beside a refresh under way.
+static STALE_WARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cached_etag(ttl = 1, stale_while_revalidate = "1h")]
+async fn cached_stale(Query(p): Query<Params>) -> Json<Report> {
+    if STALE_WARMED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    Json(work(p.id.unwrap_or(0)).await)
+}
+
 static MANUAL: LazyLock<Arc<Policy>> = LazyLock::new(|| {
     Policy::builder("bench::manual_work")
         .ttl(Duration::from_secs(3600))
@@ -304,6 +317,7 @@ async fn main() {
         .route("/baseline/work", get(baseline_work))
         .route("/cached/work", get(cached_work))
         .route("/cached/composite", get(cached_composite))
+        .route("/cached/stale", get(cached_stale))
         .route("/small", get(small))
         .route("/manual/work", get(manual_work))
         .route("/handmade/work", get(handmade))

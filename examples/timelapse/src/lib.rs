@@ -14,9 +14,9 @@
 //! Writes from other processes (the [`capture`] worker, someone in
 //! `sqlite3`) send no event. With [`Config::watch`], a poller reads
 //! SQLite's `PRAGMA data_version` on a connection of its own and, when
-//! another connection committed, invalidates the entries that summarise a
-//! camera's images (tag [`IMAGE_SUMMARIES`]), so counts and latest images
-//! are served fresh without a short TTL.
+//! another connection committed, marks the entries that summarise a
+//! camera's images (tag [`IMAGE_SUMMARIES`]) stale, so counts and latest
+//! images are refreshed without a short TTL and without a waiting request.
 //!
 //! [`build`] opens the database and wires the cache and the channel;
 //! [`app`] is the router; [`serve`] runs it until a shutdown signal. The
@@ -175,8 +175,11 @@ pub async fn build(config: &Config) -> sqlx::Result<AppState> {
     })
 }
 
-/// Invalidates [`IMAGE_SUMMARIES`] whenever another connection committed
-/// to the database, checking every `interval`. This process's own writes
+/// Marks [`IMAGE_SUMMARIES`] stale (a soft purge) whenever another
+/// connection committed to the database, checking every `interval`: the
+/// next read is answered at once from the stale entry while one refresh
+/// replaces it, and a refresh that finds the same ETag (a commit that did
+/// not touch images) keeps the stored body. This process's own writes
 /// count too (they use other connections): a few spare invalidations,
 /// against the cost of missing a write. With `--redis`, each instance
 /// polls the one file, and each applies its invalidations to Redis too.
@@ -192,7 +195,7 @@ pub async fn watch_database(
             let reader = reader.clone();
             async move { db::data_version(&mut *reader.lock().await).await }
         },
-        Event::tags([IMAGE_SUMMARIES]),
+        Event::tags([IMAGE_SUMMARIES]).soft(),
     );
     cache.listen(changes);
     Ok(())

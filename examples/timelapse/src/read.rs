@@ -54,11 +54,16 @@ pub async fn camera(
 
 /// `GET /api/cameras/{id}/images/count`: `"{count}-{newest}"`. Captures
 /// from outside this process (the capture worker) reach it through
-/// `images:by-camera`, which the database watcher invalidates
-/// ([`crate::watch_database`]).
+/// `images:by-camera`, which the database watcher marks stale
+/// ([`crate::watch_database`]): captures arrive every few seconds, and a
+/// count one capture behind is fine where a waiting request is not, so a
+/// stale count is answered at once while one refresh replaces it, and
+/// served instead of a failing database for ten minutes.
 #[cached_etag(
     etag = "collection",
     ttl = "5m",
+    stale_while_revalidate = "30s",
+    stale_if_error = "10m",
     no_cache,
     tags("images", "camera:{id}:images", "images:by-camera")
 )]
@@ -72,10 +77,13 @@ pub async fn image_count(
     Ok(Json(db::image_count(&app.db, id).await?))
 }
 
-/// `GET /api/cameras/{id}/images/latest`: the newest image's metadata.
+/// `GET /api/cameras/{id}/images/latest`: the newest image's metadata,
+/// served stale while refreshed as the count is.
 #[cached_etag(
     etag = "composite",
     ttl = "5m",
+    stale_while_revalidate = "30s",
+    stale_if_error = "10m",
     no_cache,
     tags("camera:{id}:images", "images:by-camera")
 )]

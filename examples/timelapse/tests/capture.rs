@@ -51,6 +51,7 @@ async fn a_capture_from_another_process_is_served_without_an_event_or_a_short_tt
     let (n, cached) = until_a_hit(&client, &server, 1).await;
     assert_eq!(n, 3);
 
+    let before = server.stats();
     let status = Command::new(env!("CARGO_BIN_EXE_timelapse"))
         .args(["capture", "--camera", "1", "--count", "1", "--data-dir"])
         .arg(&server.data_dir)
@@ -68,6 +69,12 @@ async fn a_capture_from_another_process_is_served_without_an_event_or_a_short_tt
         );
         tokio::time::sleep(WATCH / 4).await;
     }
+    // The watcher marked the count stale rather than removing it: the
+    // first read after the capture was answered at once with the old
+    // count while one refresh replaced it.
+    let after = server.stats();
+    assert!(after.stale_served > before.stale_served, "{after:?}");
+    assert!(after.refreshes > before.refreshes, "{after:?}");
     // And it is cached again under a new ETag, not refilled on every read.
     let (n, etag) = until_a_hit(&client, &server, 1).await;
     assert_eq!(n, 4);

@@ -120,10 +120,12 @@ fn invalidations(event: &Event) -> impl Iterator<Item = Invalidation> + '_ {
     let key = event.key.as_ref().map(|key| Invalidation::Key {
         key: key.clone(),
         keep: keep.cloned(),
+        soft: event.soft,
     });
     let tags = (!event.tags.is_empty()).then(|| Invalidation::Tags {
         tags: event.tags.iter().map(|t| t.as_str().into()).collect(),
         keep: keep.cloned(),
+        soft: event.soft,
     });
     let clear = event.clear.then_some(Invalidation::Clear);
     key.into_iter().chain(tags).chain(clear)

@@ -24,12 +24,19 @@ const MAX_PENDING: usize = 1024;
 /// One invalidation, as it is replayed.
 #[derive(Debug, Clone)]
 pub(crate) enum Invalidation {
-    /// The entry under `key`, unless its ETag is `keep`.
-    Key { key: Key, keep: Option<ETag> },
-    /// Every entry of `tags`, unless its ETag is `keep`.
+    /// The entry under `key`, unless its ETag is `keep`; with `soft`,
+    /// marked stale rather than removed.
+    Key {
+        key: Key,
+        keep: Option<ETag>,
+        soft: bool,
+    },
+    /// Every entry of `tags`, unless its ETag is `keep`; with `soft`,
+    /// marked stale rather than removed.
     Tags {
         tags: Vec<Box<str>>,
         keep: Option<ETag>,
+        soft: bool,
     },
     /// Everything.
     Clear,
@@ -41,10 +48,10 @@ impl Invalidation {
     fn names(&self, key: &[u8], tags: &[Arc<str>], etag: &ETag) -> bool {
         let kept = |keep: &Option<ETag>| keep.as_ref().is_some_and(|k| k.weak_eq(etag));
         match self {
-            Invalidation::Key { key: k, keep } => k.as_bytes() == key && !kept(keep),
-            Invalidation::Tags { tags: names, keep } => {
-                !kept(keep) && names.iter().any(|n| tags.iter().any(|t| **t == **n))
-            }
+            Invalidation::Key { key: k, keep, .. } => k.as_bytes() == key && !kept(keep),
+            Invalidation::Tags {
+                tags: names, keep, ..
+            } => !kept(keep) && names.iter().any(|n| tags.iter().any(|t| **t == **n)),
             Invalidation::Clear => true,
         }
     }
@@ -119,6 +126,7 @@ mod tests {
         Invalidation::Tags {
             tags: vec![tag.into()],
             keep: None,
+            soft: false,
         }
     }
 
@@ -146,6 +154,7 @@ mod tests {
         outbox.push(Invalidation::Key {
             key: Key::from(&b"k"[..]),
             keep: Some(etag.clone()),
+            soft: false,
         });
         assert!(!outbox.blocks(b"k", &[], &etag));
         assert!(outbox.blocks(b"k", &[], &ETag::from_string("v0")));

@@ -121,6 +121,7 @@ mod tests {
         puts.doom(&Invalidation::Tags {
             tags: vec!["doc".into()],
             keep: None,
+            soft: false,
         });
         assert!(puts.blocks(&key));
         assert!(puts.end(&key), "the put must be undone");
@@ -132,6 +133,7 @@ mod tests {
         puts.doom(&Invalidation::Tags {
             tags: vec!["other".into()],
             keep: None,
+            soft: false,
         });
         assert!(!puts.end(&key));
         assert!(!puts.blocks(&key));

@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::HeaderMap;
@@ -30,7 +30,7 @@ use super::remote::StoreBudget;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
 use crate::stats::Counters;
-use crate::store::{Entry, EntryRef};
+use crate::store::{Entry, EntryRef, Lookup};
 use crate::{ETag, Key, Policy, RequestHead};
 
 impl Cache {
@@ -143,13 +143,29 @@ impl Cache {
             .then(|| Key::of(policy, &request, known_vary))
             .filter(|key| key.len() <= self.inner.max_key_bytes);
         // A memory hit answers without an await.
-        let in_memory = key
-            .as_ref()
-            .map_or(InMemory::Absent, |key| self.in_memory(key, check.as_ref()));
+        let in_memory = key.as_ref().map_or(InMemory::Absent, |key| {
+            self.in_memory(key, check.as_ref(), policy)
+        });
         if let InMemory::Hit(entry) = &in_memory {
             Counters::bump(&self.inner.counters.hits);
             let response = self.answer_from_stored(entry, &preconditions, method);
             outcome(policy, &request, "hit", None, response.status());
+            return response;
+        }
+        // An entry in memory that the check found outdated is not looked
+        // for in the remote store either; a stale one may have a fresher
+        // copy there.
+        let ask_remote = matches!(in_memory, InMemory::Absent | InMemory::Stale { .. });
+        let stale = match in_memory {
+            InMemory::Stale { entry, age } => Some(Stale { entry, age }),
+            _ => None,
+        };
+        if let (Some(key), Some(stale)) = (&key, &stale)
+            && policy.stale().serves_while_revalidating(stale.age)
+        {
+            let response =
+                self.answer_stale(key, stale, policy, known_vary, make, &preconditions, method);
+            outcome(policy, &request, "hit", Some("stale"), response.status());
             return response;
         }
         let rest = Rest {
@@ -160,9 +176,8 @@ impl Cache {
             per_user,
             known_vary,
             key,
-            // An entry in memory that the check found stale is not looked
-            // for in the remote store either.
-            ask_remote: matches!(in_memory, InMemory::Absent),
+            ask_remote,
+            stale,
         };
         Box::pin(self.respond_slowly(rest, make)).await
     }
@@ -185,6 +200,7 @@ impl Cache {
             known_vary,
             key,
             ask_remote,
+            mut stale,
         } = rest;
         // The check as the policy sends it: only what the handler path
         // answers with, or judges If-Match by, needs its weakness (a weak
@@ -196,15 +212,43 @@ impl Cache {
         let mut budget = self.store_budget();
         if let Some(key) = &key
             && ask_remote
-            && let Some(entry) = self
+            && let Some(found) = self
                 .lookup_remote(key, policy, check.as_ref(), &mut budget)
                 .await
         {
-            Counters::bump(&counters.hits);
-            let response = self.answer_from_stored(&entry, &preconditions, method);
-            outcome(policy, &request, "hit", None, response.status());
-            return response;
+            match found {
+                Lookup::Fresh(entry) => {
+                    Counters::bump(&counters.hits);
+                    let response = self.answer_from_stored(&entry, &preconditions, method);
+                    outcome(policy, &request, "hit", None, response.status());
+                    return response;
+                }
+                Lookup::Stale { entry, age } => {
+                    let found = Stale { entry, age };
+                    if policy.stale().serves_while_revalidating(age) {
+                        let response = self.answer_stale(
+                            key,
+                            &found,
+                            policy,
+                            known_vary,
+                            make,
+                            &preconditions,
+                            method,
+                        );
+                        outcome(policy, &request, "hit", Some("stale"), response.status());
+                        return response;
+                    }
+                    stale = Some(found);
+                }
+            }
         }
+        // A stale entry past its stale-while-revalidate window: kept by the
+        // fill if it finds the same ETag, and answered with instead of an
+        // error within the stale-if-error window.
+        let previous = stale.as_ref().map(|stale| stale.entry.clone());
+        let fallback = stale
+            .filter(|stale| policy.stale().serves_on_error(stale.age))
+            .map(|stale| stale.entry);
         let (tags, fill) = make();
         let tags = all_tags(policy, tags);
         let stamp = Stamp {
@@ -242,22 +286,34 @@ impl Cache {
             Role::Leader(leader) => {
                 let fill = self.clone().lead(
                     key,
-                    policy.clone(),
-                    tags.clone(),
-                    check.clone(),
-                    known_vary,
+                    Lead {
+                        policy: policy.clone(),
+                        tags: tags.clone(),
+                        check: check.clone(),
+                        known_vary,
+                        previous,
+                    },
                     leader,
                     fill,
                     budget,
                 );
-                self.answer_led(fill, &preconditions, method).await
+                self.answer_led(fill, fallback, &preconditions, method)
+                    .await
             }
             Role::Waiter(receiver) => match self.wait(&key, receiver).await {
-                Some(entry) => self.answer_from_stored(&entry, &preconditions, method),
+                Waited::Stored(entry) => self.answer_from_stored(&entry, &preconditions, method),
+                Waited::TimedOut if let Some(stale) = &fallback => {
+                    self.answer_instead_of_error(stale, &preconditions, method)
+                }
                 // The leader's response was not for sharing: make our own.
-                None => {
-                    self.run_alone(Some(&key), &stamp, fill, budget, &preconditions, method)
-                        .await
+                Waited::Unusable | Waited::TimedOut => {
+                    let filled = self.fill_alone(Some(&key), &stamp, fill, budget).await;
+                    match &fallback {
+                        Some(stale) if filled.is_server_error() => {
+                            self.answer_instead_of_error(stale, &preconditions, method)
+                        }
+                        _ => self.answer_filled(filled, &preconditions, method),
+                    }
                 }
             },
         };
@@ -306,8 +362,8 @@ impl Cache {
         }
     }
 
-    /// Waits, bounded, for the leader of `key`; its entry if it stored one.
-    async fn wait(&self, key: &Key, mut receiver: flight::Receiver) -> Option<EntryRef> {
+    /// Waits, bounded, for the leader of `key`.
+    async fn wait(&self, key: &Key, mut receiver: flight::Receiver) -> Waited {
         Counters::bump(&self.inner.counters.coalesced);
         let waited = tokio::time::timeout(self.inner.coalesce_timeout, async {
             // Clone out of the channel's read guard: it must not be held
@@ -317,12 +373,12 @@ impl Cache {
         })
         .await;
         match waited {
-            Ok(Ok(State::Stored(entry))) => Some(entry),
-            Ok(_) => None,
+            Ok(Ok(State::Stored(entry))) => Waited::Stored(entry),
+            Ok(_) => Waited::Unusable,
             Err(_) => {
                 Counters::bump(&self.inner.counters.coalesce_timeouts);
-                tracing::debug!(?key, "coalesced wait timed out; running the handler");
-                None
+                tracing::debug!(?key, "coalesced wait timed out");
+                Waited::TimedOut
             }
         }
     }
@@ -345,25 +401,39 @@ impl Cache {
         B::Error: std::fmt::Display,
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
+        let filled = self.fill_alone(key, stamp, fill, budget).await;
+        self.answer_filled(filled, preconditions, method)
+    }
+
+    /// What [`run_alone`](Self::run_alone) makes, before it is answered with.
+    async fn fill_alone<B, F>(
+        &self,
+        key: Option<&Key>,
+        stamp: &Stamp<'_>,
+        fill: F,
+        budget: StoreBudget,
+    ) -> Filled<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+        F: Future<Output = Fresh<B>> + Send + 'static,
+    {
         let start = self.inner.generations.start();
         let prepared = stamp.finish(fill.await).await;
-        let made = match (prepared, key) {
+        match (prepared, key) {
             (Prepared::Storable(entry), Some(key)) => self.store(key, start, entry, budget).await,
             (prepared, _) => Filled::from(prepared),
-        };
-        self.answer_filled(made, preconditions, method)
+        }
     }
 
     /// The leader's fill, in its own task: run the handler, finish the
-    /// response, store it unless an invalidation overtook it.
-    #[allow(clippy::too_many_arguments)]
+    /// response, store it unless an invalidation overtook it. A fill that
+    /// finds the ETag of the stale entry it replaces keeps that entry's
+    /// body and headers, and only extends its life.
     async fn lead<B, F>(
         self,
         key: Key,
-        policy: Arc<Policy>,
-        tags: Vec<Arc<str>>,
-        check: Option<ETag>,
-        known_vary: usize,
+        lead: Lead,
         mut leader: flight::LeaderGuard,
         fill: F,
         budget: StoreBudget,
@@ -375,18 +445,27 @@ impl Cache {
     {
         let start = self.inner.generations.start();
         let stamp = Stamp {
-            policy: &policy,
-            tags: &tags,
-            check: check.as_ref(),
+            policy: &lead.policy,
+            tags: &lead.tags,
+            check: lead.check.as_ref(),
             per_user: false,
-            known_vary,
+            known_vary: lead.known_vary,
             max_body: self.inner.max_body_bytes,
         };
         let prepared = stamp.finish(fill.await).await;
-        let Prepared::Storable(entry) = prepared else {
+        let Prepared::Storable(mut entry) = prepared else {
             Counters::bump(&self.inner.counters.not_stored);
+            if lead.previous.is_some() {
+                tracing::debug!(?key, "refresh not storable; the stale entry stays");
+            }
             return Filled::from(prepared);
         };
+        if let Some(previous) = &lead.previous
+            && previous.etag.weak_eq(&entry.etag)
+        {
+            Counters::bump(&self.inner.counters.revalidated_unchanged);
+            entry = renewed(previous, &lead.policy);
+        }
         let made = self.store_fresh(&key, start, entry);
         if let Filled::Stored(entry) = &made {
             // Waiters are served before the remote put: they need not wait
@@ -401,16 +480,27 @@ impl Cache {
     /// Runs the leader's fill in a task of its own, so that it completes
     /// (and its waiters are served) even if this request's client goes
     /// away, and answers with what it made.
+    /// A failed fill (a 5xx or a panic) is answered with `fallback`, a
+    /// stale entry within its stale-if-error window, when there is one.
     async fn answer_led<B>(
         &self,
         fill: impl Future<Output = Filled<B>> + Send + 'static,
+        fallback: Option<EntryRef>,
         preconditions: &Preconditions<'_>,
         method: &Method,
     ) -> Response<B>
     where
         B: Body + From<Bytes> + Send + 'static,
     {
-        match tokio::spawn(fill.in_current_span()).await {
+        let filled = tokio::spawn(fill.in_current_span()).await;
+        if let Some(stale) = &fallback {
+            match &filled {
+                Ok(filled) if !filled.is_server_error() => {}
+                Err(error) if !error.is_panic() => {}
+                _ => return self.answer_instead_of_error(stale, preconditions, method),
+            }
+        }
+        match filled {
             Ok(filled) => self.answer_filled(filled, preconditions, method),
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => {
@@ -514,6 +604,7 @@ impl Cache {
         let again = Invalidation::Key {
             key: key.clone(),
             keep: None,
+            soft: false,
         };
         self.invalidate_everywhere(again).await;
         self.inner.puts.settle(&key);
@@ -521,19 +612,95 @@ impl Cache {
 
     /// What memory holds for `key`. A cheap validator that disagrees with
     /// the stored ETag means the entry describes an old state: it is
-    /// removed.
-    fn in_memory(&self, key: &Key, check: Option<&ETag>) -> InMemory {
+    /// removed. One that agrees with a stale entry's ETag proves it
+    /// current: its life is extended and it answers as a hit.
+    fn in_memory(&self, key: &Key, check: Option<&ETag>, policy: &Policy) -> InMemory {
         let memory = &self.inner.memory;
-        match memory.get(key.as_bytes()) {
+        let agrees = |entry: &EntryRef| check.is_none_or(|check| check.weak_eq(&entry.etag));
+        match memory.lookup(key.as_bytes()) {
             None => InMemory::Absent,
-            Some(entry) if check.is_none_or(|check| check.weak_eq(&entry.etag)) => {
-                InMemory::Hit(entry)
+            Some(Lookup::Fresh(entry)) if agrees(&entry) => InMemory::Hit(entry),
+            Some(Lookup::Stale { entry, age }) if check.is_none() => InMemory::Stale { entry, age },
+            Some(Lookup::Stale { entry, .. }) if agrees(&entry) => {
+                let start = self.inner.generations.start();
+                match self.commit(key, start, renewed(&entry, policy), false) {
+                    Ok(renewed) => {
+                        Counters::bump(&self.inner.counters.revalidated_unchanged);
+                        InMemory::Hit(renewed)
+                    }
+                    Err(_) => InMemory::Outdated,
+                }
             }
             Some(_) => {
                 memory.remove(key.as_bytes(), None);
-                InMemory::Stale
+                InMemory::Outdated
             }
         }
+    }
+
+    /// Answers from a stale entry within its stale-while-revalidate window
+    /// (RFC 5861 §3), at once, and starts one refresh behind it unless a
+    /// fill of the key is already under way. The refresh runs in its own
+    /// task, so a client that goes away does not cancel it, and it commits
+    /// through the fence like every fill: an invalidation that lands while
+    /// it runs wins. A conditional request is judged by the stale entry's
+    /// ETag: the answer, 200 or 304, is the one a cache serving the stale
+    /// response gives.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_stale<B, M, F>(
+        &self,
+        key: &Key,
+        stale: &Stale,
+        policy: &Arc<Policy>,
+        known_vary: usize,
+        make: M,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B>
+    where
+        B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+        B::Error: std::fmt::Display,
+        M: FnOnce() -> (Vec<String>, F) + Send,
+        F: Future<Output = Fresh<B>> + Send + 'static,
+    {
+        let counters = &self.inner.counters;
+        if let Role::Leader(leader) = self.inner.flights.join(key) {
+            Counters::bump(&counters.refreshes);
+            let (tags, fill) = make();
+            let lead = Lead {
+                policy: policy.clone(),
+                tags: all_tags(policy, tags),
+                check: None,
+                known_vary,
+                previous: Some(stale.entry.clone()),
+            };
+            let refresh = self
+                .clone()
+                .lead(key.clone(), lead, leader, fill, self.store_budget());
+            tokio::spawn(
+                async move {
+                    let _: Filled<B> = refresh.await;
+                }
+                .in_current_span(),
+            );
+        }
+        Counters::bump(&counters.hits);
+        Counters::bump(&counters.stale_served);
+        self.answer_from_stored(&stale.entry, preconditions, method)
+    }
+
+    /// Answers with a stale entry instead of a failed fill (RFC 5861 §4).
+    fn answer_instead_of_error<B: From<Bytes>>(
+        &self,
+        stale: &EntryRef,
+        preconditions: &Preconditions<'_>,
+        method: &Method,
+    ) -> Response<B> {
+        let counters = &self.inner.counters;
+        Counters::bump(&counters.errors_masked);
+        Counters::bump(&counters.stale_served);
+        tracing::debug!("fill failed; answered with the stale entry");
+        self.answer_from_stored(stale, preconditions, method)
     }
 
     /// The remote store's entry under `key`, admitted into memory if it
@@ -544,7 +711,7 @@ impl Cache {
         policy: &Policy,
         check: Option<&ETag>,
         budget: &mut StoreBudget,
-    ) -> Option<EntryRef> {
+    ) -> Option<Lookup> {
         let remote = self.inner.remote.as_ref()?;
         // An invalidation that lands while the remote answer is in flight
         // must win: the answer enters memory only through the fence.
@@ -569,7 +736,10 @@ impl Cache {
             self.inner.memory.remove(key.as_bytes(), None);
             return None;
         }
-        Some(entry)
+        Some(match entry.stale_age(SystemTime::now()) {
+            None => Lookup::Fresh(entry),
+            Some(age) => Lookup::Stale { entry, age },
+        })
     }
 
     fn answer_filled<B: Body + From<Bytes>>(
@@ -682,10 +852,49 @@ impl Cache {
 enum InMemory {
     /// A live entry that the request's check, if any, agrees with.
     Hit(EntryRef),
-    /// An entry the check found stale, now removed.
-    Stale,
+    /// An entry past its ttl but within its stale window (no check).
+    Stale { entry: EntryRef, age: Duration },
+    /// An entry the check found outdated, now removed.
+    Outdated,
     /// Nothing.
     Absent,
+}
+
+/// A stale entry, and how long ago it stopped being fresh.
+struct Stale {
+    entry: EntryRef,
+    age: Duration,
+}
+
+/// How a wait for another request's fill ended.
+enum Waited {
+    /// The leader stored this entry.
+    Stored(EntryRef),
+    /// The leader made nothing to share.
+    Unusable,
+    /// The wait ran out of time.
+    TimedOut,
+}
+
+/// What a leader's fill needs besides the handler.
+struct Lead {
+    policy: Arc<Policy>,
+    tags: Vec<Arc<str>>,
+    check: Option<ETag>,
+    known_vary: usize,
+    /// The stale entry the fill replaces, kept if its ETag is unchanged.
+    previous: Option<EntryRef>,
+}
+
+/// `entry` with its life started again under `policy`: the same body,
+/// headers and validators (a refresh found the same ETag).
+fn renewed(entry: &Entry, policy: &Policy) -> Entry {
+    Entry {
+        stored_at: SystemTime::now(),
+        ttl: policy.ttl(),
+        stale_for: policy.stale().longest(),
+        ..entry.clone()
+    }
 }
 
 /// What [`Cache::respond_with`] worked out before memory missed, for the
@@ -699,6 +908,8 @@ struct Rest<'a> {
     known_vary: usize,
     key: Option<Key>,
     ask_remote: bool,
+    /// A stale entry past its stale-while-revalidate window.
+    stale: Option<Stale>,
 }
 
 /// What filling a miss made, ready to answer with.
@@ -712,6 +923,14 @@ enum Filled<B> {
         response: Response<B>,
         validators: Option<Validators>,
     },
+}
+
+impl<B> Filled<B> {
+    /// Whether the fill failed on the server's side (RFC 9110 §15.6): what
+    /// a stale entry may be answered with instead.
+    fn is_server_error(&self) -> bool {
+        matches!(self, Filled::PassThrough { response, .. } if response.status().is_server_error())
+    }
 }
 
 impl<B> From<Prepared<B>> for Filled<B> {

@@ -18,9 +18,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use super::{Entry, StoreError};
 use crate::ETag;
 
-/// The first byte of every encoded entry. A store that finds another one
-/// (written by another release) reads it as a decode error, that is as a
-/// miss, and the fill that follows overwrites it.
+/// The first byte of every encoded entry. Version 1, written by the
+/// releases before stale windows, is still read (as an entry with no stale
+/// window); a store that finds any other reads it as a decode error, that
+/// is as a miss, and the fill that follows overwrites it.
 ///
 /// ```
 /// use cached_etag_runtime::store::codec::{FORMAT_VERSION, encode_entry};
@@ -33,14 +34,19 @@ use crate::ETag;
 /// #     tags: vec![],
 /// #     stored_at: std::time::SystemTime::now(),
 /// #     ttl: std::time::Duration::from_secs(60),
+/// #     stale_for: std::time::Duration::ZERO,
 /// # };
 /// assert_eq!(encode_entry(&entry)[0], FORMAT_VERSION);
 /// ```
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The format before the stale window was added after the TTL.
+const FORMAT_VERSION_1: u8 = 1;
 
 /// Encodes an entry as a store keeps it: a version byte
 /// ([`FORMAT_VERSION`]), then the status, the replayed headers, the ETag,
-/// `Last-Modified`, the tags, `stored_at`, the TTL and the body, with
+/// `Last-Modified`, the tags, `stored_at`, the TTL, the stale window and
+/// the body, with
 /// LEB128 lengths and numbers.
 ///
 /// ```
@@ -55,6 +61,7 @@ pub const FORMAT_VERSION: u8 = 1;
 /// #     tags: vec![],
 /// #     stored_at: std::time::SystemTime::now(),
 /// #     ttl: std::time::Duration::from_secs(60),
+/// #     stale_for: std::time::Duration::ZERO,
 /// # };
 /// let bytes = encode_entry(&entry);
 /// let back = decode_entry(bytes.into())?;
@@ -86,6 +93,8 @@ pub fn encode_entry(entry: &Entry) -> Vec<u8> {
     put_time(&mut out, entry.stored_at);
     put_varint(&mut out, entry.ttl.as_secs());
     put_varint(&mut out, u64::from(entry.ttl.subsec_nanos()));
+    put_varint(&mut out, entry.stale_for.as_secs());
+    put_varint(&mut out, u64::from(entry.stale_for.subsec_nanos()));
     put_bytes(&mut out, &entry.body);
     out
 }
@@ -107,7 +116,7 @@ pub fn decode_entry(bytes: Bytes) -> Result<Entry, StoreError> {
         pos: 0,
     };
     let version = reader.byte()?;
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != FORMAT_VERSION_1 {
         return Err(decode_error(format!("unknown format version {version}")));
     }
     let status = u16::try_from(reader.varint()?)
@@ -147,6 +156,10 @@ pub fn decode_entry(bytes: Bytes) -> Result<Entry, StoreError> {
     }
     let stored_at = reader.time()?;
     let ttl = reader.duration()?;
+    let stale_for = match version {
+        FORMAT_VERSION_1 => Duration::ZERO,
+        _ => reader.duration()?,
+    };
     let body = reader.len()?;
     let start = reader.pos;
     reader.skip(body)?;
@@ -162,6 +175,7 @@ pub fn decode_entry(bytes: Bytes) -> Result<Entry, StoreError> {
         tags,
         stored_at,
         ttl,
+        stale_for,
     })
 }
 
@@ -311,6 +325,34 @@ mod tests {
             pos: 0,
         };
         assert_eq!(reader.time().unwrap(), earliest);
+    }
+
+    #[test]
+    fn entries_of_the_first_format_read_with_no_stale_window() {
+        let entry = Entry {
+            status: StatusCode::OK,
+            headers: Default::default(),
+            body: Bytes::from_static(b"hi"),
+            etag: ETag::from_content(b"hi"),
+            last_modified: None,
+            tags: vec!["t".into()],
+            stored_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            ttl: Duration::from_secs(60),
+            stale_for: Duration::from_secs(30),
+        };
+        let now = encode_entry(&entry);
+        assert_eq!(
+            decode_entry(now.clone().into()).unwrap().stale_for,
+            entry.stale_for
+        );
+        // Version 1: the same fields without the stale window (two varints,
+        // 30 and 0, before the body's length and bytes).
+        let mut first = vec![FORMAT_VERSION_1];
+        first.extend_from_slice(&now[1..now.len() - 5]);
+        first.extend_from_slice(&now[now.len() - 3..]);
+        let back = decode_entry(first.into()).unwrap();
+        assert_eq!(back.stale_for, Duration::ZERO);
+        assert_eq!((back.ttl, &back.body[..]), (entry.ttl, &b"hi"[..]));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 use parking_lot::Mutex;
@@ -45,8 +46,14 @@ struct Resident {
     /// (boxed: most entries have none, and the slot stays 32 bytes smaller).
     last_modified: Option<Box<HeaderValue>>,
     id: u64,
-    /// When the entry expires, on the store's clock.
-    deadline: u64,
+    /// When the entry stops being fresh, on the store's clock; a soft
+    /// invalidation moves it to the present.
+    deadline: AtomicU64,
+    /// When the entry leaves the store: `deadline` plus its stale window,
+    /// or later after a soft invalidation gave it a new window.
+    keep_until: AtomicU64,
+    /// The entry's stale window in nanoseconds.
+    stale_for: u64,
     weight: u64,
     counters: Arc<Counters>,
     /// The entry's compressed variants, made on demand; their bytes count
@@ -85,6 +92,21 @@ impl EntryRef {
     pub(crate) fn variants(&self) -> (&crate::compression::variants::Variants, &AtomicU64) {
         (&self.0.variants, &self.0.counters.bytes)
     }
+}
+
+/// What [`MemoryStore::lookup`] found under a key.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// An entry within its ttl.
+    Fresh(EntryRef),
+    /// An entry past its ttl (or softly invalidated) but within its stale
+    /// window, stale for `age`.
+    Stale {
+        /// The entry.
+        entry: EntryRef,
+        /// How long ago it stopped being fresh.
+        age: Duration,
+    },
 }
 
 impl std::ops::Deref for EntryRef {
@@ -225,11 +247,28 @@ impl MemoryStore {
         (self.max_entries, self.max_bytes)
     }
 
-    /// The live entry under `key`; an expired one is removed and not returned.
+    /// The fresh entry under `key`. A stale one is not returned (see
+    /// [`lookup`](Self::lookup)); one past its stale window is removed.
     pub fn get(&self, key: &[u8]) -> Option<EntryRef> {
+        match self.lookup(key)? {
+            Lookup::Fresh(entry) => Some(entry),
+            Lookup::Stale { .. } => None,
+        }
+    }
+
+    /// The entry under `key`, fresh or stale; one past its stale window is
+    /// removed and not returned.
+    pub fn lookup(&self, key: &[u8]) -> Option<Lookup> {
         let slot = self.slots.get(key)?;
-        if slot.deadline > self.clock.now() {
-            return Some(EntryRef(slot));
+        let now = self.clock.now();
+        let deadline = slot.deadline.load(Ordering::Relaxed);
+        if deadline > now {
+            return Some(Lookup::Fresh(EntryRef(slot)));
+        }
+        if slot.keep_until.load(Ordering::Relaxed) > now {
+            let age = Duration::from_nanos(now - deadline);
+            let entry = EntryRef(slot);
+            return Some(Lookup::Stale { entry, age });
         }
         if self.remove_slot(key, |s| s.id == slot.id).is_some() {
             self.counters.expirations.fetch_add(1, Ordering::Relaxed);
@@ -237,17 +276,23 @@ impl MemoryStore {
         None
     }
 
-    /// Stores `entry` under `key` until its ttl runs out, and returns a
-    /// handle on it.
+    /// Stores `entry` under `key` for its ttl from now and then its stale
+    /// window, and returns a handle on it. An entry with no ttl (one read
+    /// stale from a remote store) stopped being fresh at its `stored_at`.
     pub fn insert(&self, key: &[u8], entry: Entry) -> EntryRef {
-        // A TTL can come from outside data (a remote store): it is held to
-        // a year.
-        let ttl = clock::nanos(entry.ttl.min(MAX_TTL));
-        let deadline = self.clock.now().saturating_add(ttl);
+        // Lifetimes can come from outside data (a remote store): each is
+        // held to a year.
+        let year = |d: Duration| clock::nanos(d.min(MAX_TTL));
+        let now = self.clock.now();
+        let deadline = match entry.stale_age(SystemTime::now()) {
+            Some(age) if entry.ttl.is_zero() => now.saturating_sub(year(age)),
+            _ => now.saturating_add(year(entry.ttl)),
+        };
         self.insert_until(key, entry, deadline)
     }
 
     fn insert_until(&self, key: &[u8], entry: Entry, deadline: u64) -> EntryRef {
+        let stale_for = clock::nanos(entry.stale_for.min(MAX_TTL));
         let key: SlotKey = Arc::from(key);
         let weight = (key.len() + entry.weight()) as u64;
         self.counters.bytes.fetch_add(weight, Ordering::Relaxed);
@@ -260,7 +305,9 @@ impl MemoryStore {
                 .map(Box::new),
             entry,
             id,
-            deadline,
+            deadline: AtomicU64::new(deadline),
+            keep_until: AtomicU64::new(deadline.saturating_add(stale_for)),
+            stale_for,
             weight,
             counters: self.counters.clone(),
             #[cfg(feature = "compression")]
@@ -343,6 +390,50 @@ impl MemoryStore {
         result
     }
 
+    /// Marks the entry under `key` stale, unless its ETag equals `keep`: it
+    /// stays for its stale window from now (or until it would have left),
+    /// to be served stale while it is refreshed, and kept as it is if the
+    /// refresh finds the same ETag. `removed` counts it.
+    pub fn soften(&self, key: &[u8], keep: Option<&ETag>) -> Removed {
+        let mut result = Removed::default();
+        if let Some(slot) = self.slots.get(key) {
+            self.soften_slot(&slot, keep, &mut result);
+        }
+        result
+    }
+
+    /// Marks every entry carrying one of `tags` stale, unless its ETag
+    /// equals `keep` (see [`soften`](Self::soften)).
+    pub fn soften_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
+        let members: Vec<(SlotKey, u64)> = {
+            let index = self.index.lock();
+            tags.iter()
+                .filter_map(|tag| index.get(*tag))
+                .flat_map(|keys| keys.iter().map(|(k, id)| (k.clone(), *id)))
+                .collect()
+        };
+        let mut result = Removed::default();
+        for (key, id) in members {
+            if let Some(slot) = self.slots.peek(&key).filter(|slot| slot.id == id) {
+                self.soften_slot(&slot, keep, &mut result);
+            }
+        }
+        result
+    }
+
+    fn soften_slot(&self, slot: &Slot, keep: Option<&ETag>, result: &mut Removed) {
+        if keep.is_some_and(|k| k.weak_eq(&slot.entry.etag)) {
+            result.skipped += 1;
+            return;
+        }
+        let now = self.clock.now();
+        if slot.deadline.fetch_min(now, Ordering::Relaxed) > now {
+            slot.keep_until
+                .fetch_max(now.saturating_add(slot.stale_for), Ordering::Relaxed);
+            result.removed += 1;
+        }
+    }
+
     /// Removes everything.
     pub fn clear(&self) {
         // Index first: an insert racing this clear either lands after it
@@ -402,6 +493,24 @@ impl Store for MemoryStore {
         ))))
     }
 
+    fn soften<'a>(
+        &'a self,
+        key: &'a [u8],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(std::future::ready(Ok(MemoryStore::soften(self, key, keep))))
+    }
+
+    fn soften_tags<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(std::future::ready(Ok(MemoryStore::soften_tags(
+            self, tags, keep,
+        ))))
+    }
+
     fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         MemoryStore::clear(self);
         Box::pin(std::future::ready(Ok(())))
@@ -425,6 +534,7 @@ mod tests {
             tags: tags.iter().map(|t| Arc::from(*t)).collect(),
             stored_at: SystemTime::now(),
             ttl: Duration::from_secs(ttl),
+            stale_for: Duration::ZERO,
         }
     }
 

@@ -550,11 +550,24 @@ impl RedisStore {
             }
         })?;
         // Redis's clock decides when the entry expires everywhere; the
-        // memory layer keeps it no longer than Redis does.
+        // memory layer keeps it no longer than Redis does. Redis keeps it
+        // for its ttl and then its stale window: what is left says which
+        // part it is in.
         match found.pttl.map(u64::try_from) {
             Some(Ok(ms)) => {
-                entry.stored_at = SystemTime::now();
-                entry.ttl = Duration::from_millis(ms);
+                let left = Duration::from_millis(ms);
+                let now = SystemTime::now();
+                match left.checked_sub(entry.stale_for) {
+                    Some(fresh) => {
+                        entry.stored_at = now;
+                        entry.ttl = fresh;
+                    }
+                    None => {
+                        let age = entry.stale_for - left;
+                        entry.stored_at = now.checked_sub(age).unwrap_or(now);
+                        entry.ttl = Duration::ZERO;
+                    }
+                }
             }
             Some(Err(_)) if found.pttl == Some(-2) => return Ok(None),
             _ => {}
@@ -568,7 +581,7 @@ impl RedisStore {
             tracing::debug!("fill outlasted the fence window; not stored in redis");
             return Ok(());
         };
-        let ttl = entry.remaining_ttl(SystemTime::now());
+        let ttl = entry.remaining_life(SystemTime::now());
         if ttl.is_zero() {
             return Ok(());
         }
@@ -659,6 +672,35 @@ impl Store for RedisStore {
     ) -> BoxFuture<'a, Result<Removed, StoreError>> {
         Box::pin(async move {
             let message = Announcement::tags(tags, keep).by(self.inner.origin);
+            self.remove_tagged(tags, keep, &message.to_json()).await
+        })
+    }
+
+    /// Redis keeps no stale entries: a soft purge removes them there (the
+    /// next read of another instance without a copy is a miss) and tells
+    /// the other instances to mark their memory copies stale.
+    fn soften<'a>(
+        &'a self,
+        key: &'a [u8],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(async move {
+            let message = Announcement::key(key, keep)
+                .soft(true)
+                .by(self.inner.origin);
+            self.remove_key(key, keep, &message.to_json()).await
+        })
+    }
+
+    fn soften_tags<'a>(
+        &'a self,
+        tags: &'a [&'a str],
+        keep: Option<&'a ETag>,
+    ) -> BoxFuture<'a, Result<Removed, StoreError>> {
+        Box::pin(async move {
+            let message = Announcement::tags(tags, keep)
+                .soft(true)
+                .by(self.inner.origin);
             self.remove_tagged(tags, keep, &message.to_json()).await
         })
     }

@@ -15,7 +15,9 @@
 
 use std::time::Duration;
 
-/// Nanoseconds since the clock was made.
+/// Nanoseconds since a year before the clock was made: an entry read back
+/// from a remote store can have stopped being fresh before this store
+/// existed, and its deadline is still a plain number.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Clock {
     /// tokio's, which a paused test clock moves.
@@ -34,12 +36,13 @@ impl Clock {
         }
     }
 
-    /// The time now, in nanoseconds since the clock was made.
+    /// The time now, in nanoseconds since a year before the clock was made.
     pub(super) fn now(&self) -> u64 {
-        match self {
+        let since_made = match self {
             Clock::Tokio(start) => nanos(start.elapsed()),
             Clock::Coarse(start) => coarsetime::Instant::now().duration_since(*start).as_nanos(),
-        }
+        };
+        since_made.saturating_add(ORIGIN)
     }
 
     /// Whether this is tokio's clock.
@@ -48,6 +51,9 @@ impl Clock {
         matches!(self, Clock::Tokio(_))
     }
 }
+
+/// Where a clock starts: a year, in nanoseconds.
+const ORIGIN: u64 = 365 * 24 * 3600 * 1_000_000_000;
 
 /// `d` in nanoseconds, saturating (584 years).
 pub(super) fn nanos(d: Duration) -> u64 {

@@ -63,6 +63,10 @@ pub(super) struct Announcement<'a, T> {
     tags: &'a [T],
     etag: Option<&'a ETag>,
     clear: bool,
+    /// Written only when set, so that the releases before soft purges read
+    /// every other announcement as before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    soft: bool,
     origin: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<String>,
@@ -75,6 +79,7 @@ impl<'a> Announcement<'a, &'a str> {
             tags: &[],
             etag: keep,
             clear: false,
+            soft: false,
             origin: None,
             key: Some(base64url(key)),
         }
@@ -86,6 +91,7 @@ impl<'a> Announcement<'a, &'a str> {
             tags,
             etag: keep,
             clear: false,
+            soft: false,
             origin: None,
             key: None,
         }
@@ -97,6 +103,7 @@ impl<'a> Announcement<'a, &'a str> {
             tags: &[],
             etag: None,
             clear: true,
+            soft: false,
             origin: None,
             key: None,
         }
@@ -110,6 +117,7 @@ impl<'a> Announcement<'a, String> {
             tags: &event.tags,
             etag: event.etag.as_ref(),
             clear: event.clear,
+            soft: event.soft,
             origin: None,
             key: event.key.as_ref().map(|key| base64url(key.as_bytes())),
         }
@@ -117,6 +125,12 @@ impl<'a> Announcement<'a, String> {
 }
 
 impl<T: serde::Serialize> Announcement<'_, T> {
+    /// Marks the announcement as a soft purge: the entries were marked
+    /// stale, and the other instances mark their copies stale too.
+    pub(super) fn soft(self, soft: bool) -> Self {
+        Announcement { soft, ..self }
+    }
+
     /// Marks the announcement as made by the store of `origin`, whose own
     /// stream skips it.
     pub(super) fn by(self, origin: u64) -> Self {
@@ -351,6 +365,19 @@ mod tests {
 
     /// An announcement is, byte for byte, its event's own JSON (with the
     /// announcing store's origin) followed by the key.
+    #[test]
+    fn a_soft_purge_is_announced_as_soft() {
+        let tags = ["doc"];
+        let json = Announcement::tags(&tags, None).soft(true).by(3).to_json();
+        let heard = decode(json.as_bytes(), 7).unwrap();
+        assert!(heard.soft);
+        assert_eq!(heard.tags, ["doc"]);
+        // A hard one says nothing of softness, as before soft purges.
+        let json = Announcement::tags(&tags, None).by(3).to_json();
+        assert!(!json.contains("soft"));
+        assert!(!decode(json.as_bytes(), 7).unwrap().soft);
+    }
+
     #[test]
     fn an_announcement_is_an_events_json_plus_the_key() {
         #[derive(serde::Serialize)]
