@@ -12,7 +12,7 @@
 //! share.
 
 mod bus;
-#[cfg(feature = "compression")]
+#[cfg(feature = "compression-core")]
 mod compressed;
 mod flight;
 mod generation;
@@ -74,7 +74,7 @@ struct Inner {
     max_body_bytes: usize,
     credentials: Box<[HeaderName]>,
     require_preconditions: bool,
-    #[cfg(feature = "compression")]
+    #[cfg(feature = "compression-core")]
     compression: crate::compression::Compression,
     applied: tokio::sync::broadcast::Sender<Event>,
     flights: Arc<Flights>,
@@ -112,7 +112,7 @@ pub struct CacheBuilder {
     max_body_bytes: usize,
     credentials: Vec<HeaderName>,
     require_preconditions: bool,
-    #[cfg(feature = "compression")]
+    #[cfg(feature = "compression-core")]
     compression: crate::compression::Compression,
 }
 
@@ -207,7 +207,9 @@ impl CacheBuilder {
     }
 
     /// Which compressed variants of stored entries this cache serves
-    /// (feature `compression`; default [`Compression::default`]: `br`,
+    /// (feature `compression`, or one coding's `compression-gzip`,
+    /// `compression-br`, `compression-zstd`; default
+    /// [`Compression::default`]: `br`,
     /// `zstd` and `gzip` for bodies of 1 KiB or more), or
     /// [`Compression::off`]. Each variant is made once, on the first
     /// request that prefers its coding, and kept with the entry; see
@@ -225,7 +227,7 @@ impl CacheBuilder {
     ///     .build();
     /// # drop(cache);
     /// ```
-    #[cfg(feature = "compression")]
+    #[cfg(feature = "compression-core")]
     pub fn compression(mut self, compression: crate::compression::Compression) -> Self {
         self.compression = compression;
         self
@@ -243,7 +245,7 @@ impl CacheBuilder {
                 max_body_bytes: self.max_body_bytes,
                 credentials: self.credentials.into(),
                 require_preconditions: self.require_preconditions,
-                #[cfg(feature = "compression")]
+                #[cfg(feature = "compression-core")]
                 compression: self.compression,
                 applied: tokio::sync::broadcast::Sender::new(APPLIED_CAPACITY),
                 flights: Arc::default(),
@@ -274,7 +276,7 @@ impl Cache {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             credentials: DEFAULT_CREDENTIAL_HEADERS.to_vec(),
             require_preconditions: false,
-            #[cfg(feature = "compression")]
+            #[cfg(feature = "compression-core")]
             compression: crate::compression::Compression::default(),
         }
     }

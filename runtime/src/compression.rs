@@ -56,6 +56,23 @@ impl Coding {
 
     /// The coding named `token`, case-insensitively; `x-gzip` is `gzip`
     /// (RFC 9110 §8.4.1.3).
+    /// Whether this build has the coding's encoder: its feature
+    /// (`compression-br`, `compression-zstd`, `compression-gzip`; all three
+    /// with `compression`) is on.
+    ///
+    /// ```
+    /// use cached_etag_runtime::compression::Coding;
+    ///
+    /// assert_eq!(Coding::Gzip.is_available(), cfg!(feature = "compression-gzip"));
+    /// ```
+    pub fn is_available(self) -> bool {
+        match self {
+            Coding::Brotli => cfg!(feature = "compression-br"),
+            Coding::Zstd => cfg!(feature = "compression-zstd"),
+            Coding::Gzip => cfg!(feature = "compression-gzip"),
+        }
+    }
+
     fn from_token(token: &[u8]) -> Option<Coding> {
         Coding::ALL
             .into_iter()
@@ -77,7 +94,9 @@ impl Coding {
 /// [`CacheBuilder::compression`](crate::CacheBuilder::compression).
 ///
 /// The default offers `br` (quality 5), `zstd` (level 3) and `gzip` (level
-/// 6), in that order of preference, for bodies of at least
+/// 6), in that order of preference (those this build has the encoder of:
+/// features `compression-br`, `compression-zstd`, `compression-gzip`, all
+/// three with `compression`), for bodies of at least
 /// [`DEFAULT_MIN_SIZE`](Compression::DEFAULT_MIN_SIZE) bytes. Since a
 /// variant is made once and served many times, its level may be higher
 /// than a per-response compressor would use; the first request for a coding
@@ -117,7 +136,10 @@ pub struct Compression {
 impl Default for Compression {
     fn default() -> Self {
         Compression {
-            codings: Coding::ALL.to_vec(),
+            codings: Coding::ALL
+                .into_iter()
+                .filter(|c| c.is_available())
+                .collect(),
             min_size: Self::DEFAULT_MIN_SIZE,
             levels: [5, 3, 6],
         }
@@ -148,13 +170,14 @@ impl Compression {
     }
 
     /// The codings offered, in the server's order of preference (used to
-    /// break ties between codings a request weighs alike). Duplicates are
-    /// dropped.
+    /// break ties between codings a request weighs alike). Duplicates, and
+    /// codings this build has no encoder for ([`Coding::is_available`]),
+    /// are dropped.
     #[must_use]
     pub fn codings(mut self, codings: &[Coding]) -> Self {
         self.codings.clear();
         for &coding in codings {
-            if !self.codings.contains(&coding) {
+            if coding.is_available() && !self.codings.contains(&coding) {
                 self.codings.push(coding);
             }
         }
@@ -198,5 +221,26 @@ impl Compression {
 
     pub(crate) fn minimum(&self) -> usize {
         self.min_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_codings_this_build_can_make_are_offered() {
+        let available: Vec<Coding> = Coding::ALL
+            .into_iter()
+            .filter(|c| c.is_available())
+            .collect();
+        assert_eq!(Compression::default().offered(), available);
+        let asked = Compression::default().codings(&[Coding::Gzip, Coding::Zstd, Coding::Gzip]);
+        let expected: Vec<Coding> = [Coding::Gzip, Coding::Zstd]
+            .into_iter()
+            .filter(|c| c.is_available())
+            .collect();
+        assert_eq!(asked.offered(), expected);
+        assert!(!Compression::off().is_on());
     }
 }

@@ -328,7 +328,7 @@ impl<'a> Preconditions<'a> {
 
     /// The request's header fields, for the content negotiation that
     /// chooses which variant of a stored entry these preconditions judge.
-    #[cfg(feature = "compression")]
+    #[cfg(feature = "compression-core")]
     pub(crate) fn request_headers(&self) -> &'a HeaderMap {
         self.headers
     }

@@ -28,7 +28,7 @@ mod after_write;
 mod axum;
 mod cache;
 mod check;
-#[cfg(feature = "compression")]
+#[cfg(feature = "compression-core")]
 pub mod compression;
 pub mod conditional;
 pub mod etag;

@@ -752,7 +752,7 @@ impl Cache {
             Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method),
             Filled::NotStored(entry) => {
                 let last_modified = || entry.last_modified.and_then(response::http_date);
-                #[cfg(feature = "compression")]
+                #[cfg(feature = "compression-core")]
                 if let Some(response) =
                     self.answer_compressed(&entry, None, last_modified, preconditions, method)
                 {
@@ -773,7 +773,7 @@ impl Cache {
         preconditions: &Preconditions<'_>,
         method: &Method,
     ) -> Response<B> {
-        #[cfg(feature = "compression")]
+        #[cfg(feature = "compression-core")]
         if let Some(response) = self.answer_compressed(
             entry,
             Some(entry.variants()),

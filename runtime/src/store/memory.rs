@@ -59,15 +59,15 @@ struct Resident {
     /// The entry's compressed variants, made on demand; their bytes count
     /// in `counters.bytes` while the entry is resident (not in its weight,
     /// which is fixed when it enters).
-    #[cfg(feature = "compression")]
+    #[cfg(feature = "compression-core")]
     variants: crate::compression::variants::Variants,
 }
 
 impl Drop for Resident {
     fn drop(&mut self) {
-        #[cfg(feature = "compression")]
+        #[cfg(feature = "compression-core")]
         let weight = self.weight + self.variants.bytes();
-        #[cfg(not(feature = "compression"))]
+        #[cfg(not(feature = "compression-core"))]
         let weight = self.weight;
         self.counters.bytes.fetch_sub(weight, Ordering::Relaxed);
     }
@@ -88,7 +88,7 @@ impl EntryRef {
 
     /// The entry's compressed variants, and the byte count of the store
     /// that holds it, which the variants made add to.
-    #[cfg(feature = "compression")]
+    #[cfg(feature = "compression-core")]
     pub(crate) fn variants(&self) -> (&crate::compression::variants::Variants, &AtomicU64) {
         (&self.0.variants, &self.0.counters.bytes)
     }
@@ -310,7 +310,7 @@ impl MemoryStore {
             stale_for,
             weight,
             counters: self.counters.clone(),
-            #[cfg(feature = "compression")]
+            #[cfg(feature = "compression-core")]
             variants: Default::default(),
         });
         let handle = EntryRef(slot.clone());
