@@ -35,6 +35,8 @@
 //! - [`ETag`] and [`conditional`]: RFC 9110 entity tags and preconditions,
 //!   for your own handlers.
 //! - [`MemoryStore`], [`Store`] and, with the `redis` feature, `RedisStore`.
+//! - With the `compression` feature, `compression`: the br, zstd and gzip
+//!   variants of stored entries, made once and served by `Accept-Encoding`.
 //! - [`source`]: changes made outside the service as events: PostgreSQL
 //!   `LISTEN/NOTIFY` with the `postgres` feature, a polled version (SQLite's
 //!   `PRAGMA data_version`) always.

@@ -12,6 +12,8 @@
 //! share.
 
 mod bus;
+#[cfg(feature = "compression-core")]
+mod compressed;
 mod flight;
 mod generation;
 mod outbox;
@@ -74,6 +76,8 @@ struct Inner {
     max_body_bytes: usize,
     credentials: Box<[HeaderName]>,
     require_preconditions: bool,
+    #[cfg(feature = "compression-core")]
+    compression: crate::compression::Compression,
     applied: tokio::sync::broadcast::Sender<Event>,
     flights: Arc<Flights>,
     generations: Generations,
@@ -114,6 +118,8 @@ pub struct CacheBuilder {
     credentials: Vec<HeaderName>,
     require_preconditions: bool,
     name: &'static str,
+    #[cfg(feature = "compression-core")]
+    compression: crate::compression::Compression,
 }
 
 impl std::fmt::Debug for CacheBuilder {
@@ -213,6 +219,33 @@ impl CacheBuilder {
         self
     }
 
+    /// Which compressed variants of stored entries this cache serves
+    /// (feature `compression`, or one coding's `compression-gzip`,
+    /// `compression-br`, `compression-zstd`; default
+    /// [`Compression::default`]: `br`,
+    /// `zstd` and `gzip` for bodies of 1 KiB or more), or
+    /// [`Compression::off`]. Each variant is made once, on the first
+    /// request that prefers its coding, and kept with the entry; see
+    /// [`compression`](crate::compression).
+    ///
+    /// [`Compression::default`]: crate::compression::Compression::default
+    /// [`Compression::off`]: crate::compression::Compression::off
+    ///
+    /// ```
+    /// use cached_etag_runtime::Cache;
+    /// use cached_etag_runtime::compression::{Coding, Compression};
+    ///
+    /// let cache = Cache::builder()
+    ///     .compression(Compression::default().codings(&[Coding::Gzip]))
+    ///     .build();
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "compression-core")]
+    pub fn compression(mut self, compression: crate::compression::Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> Cache {
         Cache {
@@ -225,6 +258,8 @@ impl CacheBuilder {
                 max_body_bytes: self.max_body_bytes,
                 credentials: self.credentials.into(),
                 require_preconditions: self.require_preconditions,
+                #[cfg(feature = "compression-core")]
+                compression: self.compression,
                 applied: tokio::sync::broadcast::Sender::new(APPLIED_CAPACITY),
                 flights: Arc::default(),
                 generations: Generations::default(),
@@ -258,6 +293,8 @@ impl Cache {
             credentials: DEFAULT_CREDENTIAL_HEADERS.to_vec(),
             require_preconditions: false,
             name: "default",
+            #[cfg(feature = "compression-core")]
+            compression: crate::compression::Compression::default(),
         }
     }
 

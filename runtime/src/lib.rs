@@ -12,6 +12,8 @@
 //!   412 and 428; [`invalidate_after_write`]: the tags a 2xx write touched.
 //! - [`source`]: changes made elsewhere as event streams: PostgreSQL
 //!   `LISTEN/NOTIFY` (feature `postgres`), polled versions (SQLite).
+//! - `compression` (feature `compression`): the gzip, br and zstd
+//!   variants of stored entries, made once and served by `Accept-Encoding`.
 //! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
 //!   functions the attribute calls.
 //!
@@ -26,6 +28,8 @@ mod after_write;
 mod axum;
 mod cache;
 mod check;
+#[cfg(feature = "compression-core")]
+pub mod compression;
 pub mod conditional;
 pub mod etag;
 mod event;

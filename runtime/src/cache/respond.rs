@@ -803,8 +803,19 @@ impl Cache {
         match made {
             Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method, route),
             Filled::NotStored(entry) => {
-                let last_modified = entry.last_modified.and_then(response::http_date);
-                self.answer_from_entry(&entry, last_modified, preconditions, method, route)
+                let last_modified = || entry.last_modified.and_then(response::http_date);
+                #[cfg(feature = "compression-core")]
+                if let Some(response) = self.answer_compressed(
+                    &entry,
+                    None,
+                    last_modified,
+                    preconditions,
+                    method,
+                    route,
+                ) {
+                    return response;
+                }
+                self.answer_from_entry(&entry, last_modified(), preconditions, method, route)
             }
             Filled::PassThrough {
                 response,
@@ -820,6 +831,17 @@ impl Cache {
         method: &Method,
         route: &RouteCounters,
     ) -> Response<B> {
+        #[cfg(feature = "compression-core")]
+        if let Some(response) = self.answer_compressed(
+            entry,
+            Some(entry.variants()),
+            || entry.last_modified_value(),
+            preconditions,
+            method,
+            route,
+        ) {
+            return response;
+        }
         let last_modified = entry.last_modified_value();
         self.answer_from_entry(entry, last_modified, preconditions, method, route)
     }
@@ -863,7 +885,8 @@ impl Cache {
         }
     }
 
-    fn evaluate(
+    /// The outcome of the request's preconditions on `current`, counted.
+    pub(super) fn evaluate(
         &self,
         preconditions: &Preconditions<'_>,
         method: &Method,

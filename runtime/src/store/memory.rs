@@ -56,13 +56,20 @@ struct Resident {
     stale_for: u64,
     weight: u64,
     counters: Arc<Counters>,
+    /// The entry's compressed variants, made on demand; their bytes count
+    /// in `counters.bytes` while the entry is resident (not in its weight,
+    /// which is fixed when it enters).
+    #[cfg(feature = "compression-core")]
+    variants: crate::compression::variants::Variants,
 }
 
 impl Drop for Resident {
     fn drop(&mut self) {
-        self.counters
-            .bytes
-            .fetch_sub(self.weight, Ordering::Relaxed);
+        #[cfg(feature = "compression-core")]
+        let weight = self.weight + self.variants.bytes();
+        #[cfg(not(feature = "compression-core"))]
+        let weight = self.weight;
+        self.counters.bytes.fetch_sub(weight, Ordering::Relaxed);
     }
 }
 
@@ -77,6 +84,13 @@ impl EntryRef {
     /// The entry's `Last-Modified` header value, if it has one.
     pub fn last_modified_value(&self) -> Option<HeaderValue> {
         self.0.last_modified.as_deref().cloned()
+    }
+
+    /// The entry's compressed variants, and the byte count of the store
+    /// that holds it, which the variants made add to.
+    #[cfg(feature = "compression-core")]
+    pub(crate) fn variants(&self) -> (&crate::compression::variants::Variants, &AtomicU64) {
+        (&self.0.variants, &self.0.counters.bytes)
     }
 }
 
@@ -296,6 +310,8 @@ impl MemoryStore {
             stale_for,
             weight,
             counters: self.counters.clone(),
+            #[cfg(feature = "compression-core")]
+            variants: Default::default(),
         });
         let handle = EntryRef(slot.clone());
         let mut evicted = Vec::new();
