@@ -131,6 +131,14 @@ fn a_browser_revalidates_with_a_304_and_shows_live_stats() {
         .and_then(|text| text.trim().parse().ok())
         .unwrap_or_else(|| panic!("#stat-bytes-saved holds no number:\n{dom}"));
     assert!(bytes_saved > 0, "the page shows {bytes_saved} bytes saved");
+    // The stale-serving counters are shown with the rest, as numbers.
+    for id in ["stat-stale-served", "stat-refreshes", "stat-revalidated-unchanged"] {
+        let shown = text_of(&dom, id).unwrap_or_default();
+        assert!(
+            shown.trim().parse::<u64>().is_ok(),
+            "#{id} holds no number: {shown:?}\n{dom}"
+        );
+    }
 
     // The cameras rendered from /api/cameras, each with its latest capture
     // and its strip of recent frames (camera 3 has none yet).
