@@ -32,7 +32,9 @@ use crate::Policy;
 /// ```
 /// use cached_etag_runtime::RouteStats;
 ///
-/// let stats = RouteStats { hits: 3, misses: 1, ..RouteStats::default() };
+/// let mut stats = RouteStats::default();
+/// assert_eq!(stats.hit_ratio(), None);
+/// (stats.hits, stats.misses) = (3, 1);
 /// assert_eq!(stats.hit_ratio(), Some(0.75));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
