@@ -12,6 +12,10 @@
 //!   412 and 428; [`invalidate_after_write`]: the tags a 2xx write touched.
 //! - [`source`]: changes made elsewhere as event streams: PostgreSQL
 //!   `LISTEN/NOTIFY` (feature `postgres`), polled versions (SQLite).
+//! - [`Cache::route_stats`]: what the cache did per route; `metrics`
+//!   (feature): the same through the `metrics` facade; `openapi` (feature
+//!   `utoipa`): the conditional headers and 304/412/428 in an OpenAPI
+//!   document.
 //! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
 //!   functions the attribute calls.
 //!
