@@ -12,12 +12,12 @@
 //!   412 and 428; [`invalidate_after_write`]: the tags a 2xx write touched.
 //! - [`source`]: changes made elsewhere as event streams: PostgreSQL
 //!   `LISTEN/NOTIFY` (feature `postgres`), polled versions (SQLite).
+//! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
+//!   functions the attribute calls.
 //! - [`Cache::route_stats`]: what the cache did per route; `metrics`
 //!   (feature): the same through the `metrics` facade; `openapi` (feature
 //!   `utoipa`): the conditional headers and 304/412/428 in an OpenAPI
 //!   document.
-//! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
-//!   functions the attribute calls.
 //!
 //! Most users depend on the `cached-etag` facade and its attribute; this
 //! crate is what the attribute calls into, and what hand-written handlers use.
