@@ -86,6 +86,9 @@ async fn each_route_counts_its_own_hits_304s_bypasses_and_invalidations() {
     // 304 from the check alone.
     let reply = send(&app, request("/checked", &[("if-none-match", "W/\"v1\"")])).await;
     assert_eq!(reply.status, 304);
+    // The check also judges If-Match: a 412, not a 304.
+    let reply = send(&app, request("/checked", &[("if-match", "\"other\"")])).await;
+    assert_eq!(reply.status, 412);
     // The layer's route.
     send(&app, request("/pages/1", &[])).await;
     send(&app, request("/pages/1", &[])).await;
@@ -114,6 +117,7 @@ async fn each_route_counts_its_own_hits_304s_bypasses_and_invalidations() {
         (checked.not_modified_by_check, checked.hits, checked.misses),
         (1, 0, 0)
     );
+    assert_eq!(checked.precondition_failed, 1);
     let pages = routes["pages"];
     assert_eq!((pages.hits, pages.misses, pages.stores), (1, 2, 2));
     assert_eq!(pages.invalidations, 2);

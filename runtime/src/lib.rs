@@ -16,6 +16,10 @@
 //!   variants of stored entries, made once and served by `Accept-Encoding`.
 //! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
 //!   functions the attribute calls.
+//! - [`Cache::route_stats`]: what the cache did per route; `metrics`
+//!   (feature): the same through the `metrics` facade; `openapi` (feature
+//!   `utoipa`): the conditional headers and 304/412/428 in an OpenAPI
+//!   document.
 //!
 //! Most users depend on the `cached-etag` facade and its attribute; this
 //! crate is what the attribute calls into, and what hand-written handlers use.

@@ -217,11 +217,13 @@ impl RouteCounters {
                     self.series.not_modified_from_store.increment(1);
                 }
             }
-            Answer::Check => {
+            // The check answers 304, or 412 to an `If-Match` it fails.
+            Answer::Check if not_modified => {
                 bump(&self.not_modified_by_check, 1);
                 #[cfg(feature = "metrics")]
                 self.series.not_modified_by_check.increment(1);
             }
+            Answer::Check => {}
             Answer::Miss | Answer::Credentials | Answer::KeySize => {
                 bump(&self.misses, 1);
                 #[cfg(feature = "metrics")]
@@ -493,6 +495,9 @@ mod tests {
             .answered(Answer::Check, StatusCode::NOT_MODIFIED);
         routes
             .of(&there)
+            .answered(Answer::Check, StatusCode::PRECONDITION_FAILED);
+        routes
+            .of(&there)
             .answered(Answer::Credentials, StatusCode::PRECONDITION_FAILED);
         routes.of(&there).answered(Answer::Method, StatusCode::OK);
         let pages = routes.snapshot()["pages"];
@@ -505,6 +510,6 @@ mod tests {
             ),
             (1, 1, 1)
         );
-        assert_eq!((pages.not_modified(), pages.precondition_failed), (3, 1));
+        assert_eq!((pages.not_modified(), pages.precondition_failed), (3, 2));
     }
 }
