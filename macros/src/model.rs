@@ -139,9 +139,7 @@ impl Model {
         );
 
         Model {
-            krate: args
-                .krate
-                .unwrap_or_else(|| syn::parse_quote!(::cached_etag)),
+            krate: args::CratePath::or_default(args.krate),
             policy: Policy {
                 ttl,
                 strong: args.strong.is_present(),
