@@ -626,6 +626,8 @@ mod redis {
             r.subscriptions_lost,
         );
         report.check(&stats);
+        // Every value in this Redis was written by this cache.
+        assert_eq!(r.decode_errors, 0, "a stored value did not decode");
         assert!(
             faults.freezes >= 1 && faults.kills >= 1 && faults.restarts >= 1,
             "the soak ran through a freeze, a kill and a restart: {faults:?}"
