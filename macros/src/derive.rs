@@ -10,6 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Member};
 
+use crate::args::CratePath;
 use crate::flag::Flag;
 
 #[derive(FromDeriveInput)]
@@ -20,7 +21,7 @@ struct Input {
     data: darling::ast::Data<(), Field>,
     /// The path of the `cached-etag` crate, for re-exporters.
     #[darling(rename = "crate")]
-    krate: Option<syn::Path>,
+    krate: Option<CratePath>,
 }
 
 #[derive(FromField)]
@@ -72,9 +73,7 @@ fn expand(input: &DeriveInput) -> darling::Result<TokenStream> {
     }
     errors.finish()?;
 
-    let krate = input
-        .krate
-        .unwrap_or_else(|| syn::parse_quote!(::cached_etag));
+    let krate = CratePath::or_default(input.krate);
     let private = quote!(#krate::__private);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();

@@ -8,7 +8,7 @@ use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
 use syn::{Lit, LitStr};
 
-use crate::args::UserExpr;
+use crate::args::{CratePath, UserExpr};
 
 /// The named arguments.
 #[derive(Debug, Default, FromMeta)]
@@ -17,7 +17,7 @@ pub(crate) struct Named {
     pub cache: Option<UserExpr>,
     /// The path of the `cached-etag` crate, for re-exporters.
     #[darling(rename = "crate")]
-    pub krate: Option<syn::Path>,
+    pub krate: Option<CratePath>,
 }
 
 /// Everything between the parentheses.

@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::{Expr, LitStr, Type};
 
 use super::args::Args;
-use crate::args::Strings;
+use crate::args::{CratePath, Strings};
 use crate::handler::Handler;
 
 /// One tag, checked.
@@ -77,10 +77,7 @@ impl Model {
                 })
                 .collect();
             Model {
-                krate: args
-                    .named
-                    .krate
-                    .unwrap_or_else(|| syn::parse_quote!(::cached_etag)),
+                krate: CratePath::or_default(args.named.krate),
                 tags,
                 cache: args.named.cache.map(|cache| cache.0),
                 handler,
