@@ -196,6 +196,7 @@ mod loom_models {
                         tags: Vec::new(),
                         stored_at: SystemTime::UNIX_EPOCH,
                         ttl: Duration::from_secs(60),
+                        stale_for: Duration::ZERO,
                     },
                 )
             })
