@@ -35,9 +35,16 @@
 //! - [`ETag`] and [`conditional`]: RFC 9110 entity tags and preconditions,
 //!   for your own handlers.
 //! - [`MemoryStore`], [`Store`] and, with the `redis` feature, `RedisStore`.
+//! - With the `compression` feature, `compression`: the br, zstd and gzip
+//!   variants of stored entries, made once and served by `Accept-Encoding`.
 //! - [`source`]: changes made outside the service as events: PostgreSQL
 //!   `LISTEN/NOTIFY` with the `postgres` feature, a polled version (SQLite's
 //!   `PRAGMA data_version`) always.
+//! - Seeing what the cache does: [`Cache::stats`] and, per route,
+//!   [`Cache::route_stats`]; with the `metrics` feature the same counts,
+//!   histograms and gauges through the `metrics` facade (`metrics`
+//!   module); with the `utoipa` feature what caching adds to an OpenAPI
+//!   document (`openapi` module).
 //!
 //! [axum]: https://docs.rs/axum
 #![forbid(unsafe_code)]

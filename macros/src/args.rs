@@ -53,7 +53,7 @@ pub(crate) struct Args {
     /// The cache to use instead of the one in the request's extensions.
     pub cache: Option<UserExpr>,
     /// The path of the `cached-etag` crate, for re-exporters.
-    pub krate: Option<syn::Path>,
+    pub krate: Option<CratePath>,
 }
 
 /// The arguments' names, as written.
@@ -284,6 +284,34 @@ impl FromMeta for UserExpr {
     }
 }
 
+/// `crate = path`: where the `cached-etag` crate is. The expansion writes
+/// it in a `use` item (`use <path>::__private as …;`) and in types, so it
+/// must be a path a `use` can name: no generic arguments, no `Self`.
+#[derive(Clone)]
+pub(crate) struct CratePath(pub syn::Path);
+
+impl CratePath {
+    /// The path given, or `::cached_etag`.
+    pub(crate) fn or_default(krate: Option<CratePath>) -> syn::Path {
+        krate.map_or_else(|| syn::parse_quote!(::cached_etag), |krate| krate.0)
+    }
+}
+
+impl FromMeta for CratePath {
+    fn from_meta(meta: &Meta) -> syn::Result<Self> {
+        let path = syn::Path::from_meta(meta)?;
+        let private = quote::quote!(use #path::__private as private;);
+        if syn::parse2::<syn::ItemUse>(private).is_err() {
+            return Err(syn::Error::new(
+                path.span(),
+                "`crate` is the path of the `cached-etag` crate, such as \
+                 `::my_crate::cached_etag`: a module path without generic arguments",
+            ));
+        }
+        Ok(CratePath(path))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,8 +402,63 @@ mod tests {
         assert!(args.public.is_present() && args.no_cache.is_present());
         assert!(args.immutable.is_present() && args.surrogate_keys.is_present());
         assert!(matches!(args.cache.unwrap().0, Expr::MethodCall(_)));
-        let krate = args.krate.unwrap();
+        let krate = args.krate.unwrap().0;
         assert_eq!(quote!(#krate).to_string(), ":: my_crate :: cached_etag");
+    }
+
+    /// The crate path goes into a `use` item: what a `use` cannot name is
+    /// an error at the argument, not broken code in the expansion.
+    #[test]
+    fn a_crate_path_a_use_cannot_name_is_an_error() {
+        for krate in [
+            quote!(a::b::<C>),
+            quote!(a::b::<C>::d),
+            quote!(Self),
+            quote!(a::Self::b),
+        ] {
+            let message = message(quote!(crate = #krate));
+            assert!(
+                message.contains("path of the `cached-etag` crate"),
+                "{krate}: {message}"
+            );
+        }
+        for krate in [
+            quote!(::my_crate::cached_etag),
+            quote!(crate::ce),
+            quote!(super::ce),
+        ] {
+            assert!(parse(quote!(crate = #krate)).is_ok(), "{krate}");
+        }
+    }
+
+    /// Through the attributes' whole entries, the function still comes
+    /// back, beside the error.
+    #[test]
+    fn a_crate_path_with_generic_arguments_gives_the_function_and_an_error() {
+        let item = quote!(
+            async fn handler() {}
+        );
+        for out in [
+            crate::expand::attribute(quote!(crate = a::b::<C>), item.clone()),
+            crate::invalidates::attribute(quote!("t", crate = a::b::<C>), item.clone()),
+        ] {
+            let file: syn::File = syn::parse2(out.clone()).expect("the output is Rust");
+            assert!(
+                out.to_string().contains("path of the `cached-etag` crate"),
+                "{out}"
+            );
+            assert!(matches!(&file.items[0], syn::Item::Fn(_)), "{out}");
+        }
+        let out = crate::derive::resource(quote!(
+            #[resource(crate = a::<B>)]
+            struct S {
+                id: u8,
+            }
+        ));
+        assert!(
+            out.to_string().contains("path of the `cached-etag` crate"),
+            "{out}"
+        );
     }
 
     #[test]

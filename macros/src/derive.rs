@@ -9,6 +9,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Member, Meta};
 
+use crate::args::CratePath;
 use crate::errors::Errors;
 use crate::flag::Flag;
 use crate::nested::{self, Nested, Seen};
@@ -19,7 +20,7 @@ struct Input {
     generics: syn::Generics,
     fields: Vec<Field>,
     /// The path of the `cached-etag` crate, for re-exporters.
-    krate: Option<syn::Path>,
+    krate: Option<CratePath>,
 }
 
 struct Field {
@@ -183,9 +184,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     }
     errors.finish()?;
 
-    let krate = input
-        .krate
-        .unwrap_or_else(|| syn::parse_quote!(::cached_etag));
+    let krate = CratePath::or_default(input.krate);
     let private = quote!(#krate::__private);
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();

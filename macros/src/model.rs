@@ -151,9 +151,7 @@ impl Model {
         );
 
         Model {
-            krate: args
-                .krate
-                .unwrap_or_else(|| syn::parse_quote!(::cached_etag)),
+            krate: args::CratePath::or_default(args.krate),
             policy: Policy {
                 ttl,
                 stale_while_revalidate,

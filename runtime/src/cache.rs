@@ -12,6 +12,8 @@
 //! share.
 
 mod bus;
+#[cfg(feature = "compression-core")]
+mod compressed;
 mod flight;
 mod generation;
 mod outbox;
@@ -19,14 +21,16 @@ mod puts;
 mod remote;
 mod respond;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
 use http::header::{self, HeaderName};
 
 use crate::stats::Counters;
+use crate::stats::route::{RouteRef, Routes};
 use crate::store::{EntryRef, MemoryStore, Removed, Store};
-use crate::{ETag, Event, Key, Stats};
+use crate::{ETag, Event, Key, Policy, RouteStats, Stats};
 
 use flight::Flights;
 use generation::Generations;
@@ -72,12 +76,17 @@ struct Inner {
     max_body_bytes: usize,
     credentials: Box<[HeaderName]>,
     require_preconditions: bool,
+    #[cfg(feature = "compression-core")]
+    compression: crate::compression::Compression,
     applied: tokio::sync::broadcast::Sender<Event>,
     flights: Arc<Flights>,
     generations: Generations,
     outbox: Outbox,
     puts: puts::Puts,
     counters: Counters,
+    routes: Routes,
+    #[cfg(feature = "metrics")]
+    series: crate::metrics::CacheSeries,
 }
 
 impl std::fmt::Debug for Cache {
@@ -108,6 +117,9 @@ pub struct CacheBuilder {
     max_body_bytes: usize,
     credentials: Vec<HeaderName>,
     require_preconditions: bool,
+    name: &'static str,
+    #[cfg(feature = "compression-core")]
+    compression: crate::compression::Compression,
 }
 
 impl std::fmt::Debug for CacheBuilder {
@@ -200,6 +212,40 @@ impl CacheBuilder {
         self
     }
 
+    /// The cache's name in its `metrics` series (the `cache` label;
+    /// default `"default"`): name each cache of a process that has several.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Which compressed variants of stored entries this cache serves
+    /// (feature `compression`, or one coding's `compression-gzip`,
+    /// `compression-br`, `compression-zstd`; default
+    /// [`Compression::default`]: `br`,
+    /// `zstd` and `gzip` for bodies of 1 KiB or more), or
+    /// [`Compression::off`]. Each variant is made once, on the first
+    /// request that prefers its coding, and kept with the entry; see
+    /// [`compression`](crate::compression).
+    ///
+    /// [`Compression::default`]: crate::compression::Compression::default
+    /// [`Compression::off`]: crate::compression::Compression::off
+    ///
+    /// ```
+    /// use cached_etag_runtime::Cache;
+    /// use cached_etag_runtime::compression::{Coding, Compression};
+    ///
+    /// let cache = Cache::builder()
+    ///     .compression(Compression::default().codings(&[Coding::Gzip]))
+    ///     .build();
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "compression-core")]
+    pub fn compression(mut self, compression: crate::compression::Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> Cache {
         Cache {
@@ -212,12 +258,17 @@ impl CacheBuilder {
                 max_body_bytes: self.max_body_bytes,
                 credentials: self.credentials.into(),
                 require_preconditions: self.require_preconditions,
+                #[cfg(feature = "compression-core")]
+                compression: self.compression,
                 applied: tokio::sync::broadcast::Sender::new(APPLIED_CAPACITY),
                 flights: Arc::default(),
                 generations: Generations::default(),
                 outbox: Outbox::default(),
                 puts: puts::Puts::default(),
                 counters: Counters::default(),
+                routes: Routes::new(self.name),
+                #[cfg(feature = "metrics")]
+                series: crate::metrics::CacheSeries::register(self.name),
             }),
         }
     }
@@ -241,6 +292,9 @@ impl Cache {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             credentials: DEFAULT_CREDENTIAL_HEADERS.to_vec(),
             require_preconditions: false,
+            name: "default",
+            #[cfg(feature = "compression-core")]
+            compression: crate::compression::Compression::default(),
         }
     }
 
@@ -272,6 +326,8 @@ impl Cache {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         let memory = &self.inner.memory;
+        #[cfg(feature = "metrics")]
+        self.inner.series.held(memory);
         Stats {
             evictions: memory.evictions(),
             expirations: memory.expirations(),
@@ -280,6 +336,42 @@ impl Cache {
             invalidations_pending: self.inner.outbox.len() as u64,
             ..self.inner.counters.snapshot()
         }
+    }
+
+    /// What this cache did for each route it has served, by the policy's
+    /// readable [`name`](Policy::name) (handlers and the layer's route
+    /// policies alike; policies that share a name are added up). No
+    /// recorder needed: the counters are the cache's own, kept apart from
+    /// any other cache's even where two caches serve one policy.
+    ///
+    /// ```
+    /// use std::sync::{Arc, LazyLock};
+    /// use cached_etag_runtime::{Cache, Fresh, Policy, RequestHead};
+    ///
+    /// static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| Policy::builder("docs::page").build());
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = Cache::new();
+    /// type Body = http_body_util::Full<bytes::Bytes>;
+    /// for _ in 0..2 {
+    ///     let (parts, ()) = http::Request::get("/page").body(()).unwrap().into_parts();
+    ///     let _: http::Response<Body> = cache
+    ///         .respond(RequestHead::from(&parts), &POLICY, Vec::new(), None, async {
+    ///             Fresh::new(http::Response::new(Body::from("a page")))
+    ///         })
+    ///         .await;
+    /// }
+    /// let page = cache.route_stats()["docs::page"];
+    /// assert_eq!((page.misses, page.hits, page.stores), (1, 1, 1));
+    /// # }
+    /// ```
+    pub fn route_stats(&self) -> BTreeMap<&'static str, RouteStats> {
+        self.inner.routes.snapshot()
+    }
+
+    /// The counters of `policy`'s route in this cache.
+    pub(crate) fn route<'p>(&self, policy: &'p Policy) -> RouteRef<'p> {
+        self.inner.routes.of(policy)
     }
 
     /// The entry this cache holds in memory for `key`, if any: a read-only
@@ -430,22 +522,24 @@ impl Cache {
     fn invalidate_locally(&self, invalidation: &Invalidation) -> Removed {
         let generations = &self.inner.generations;
         let memory = &self.inner.memory;
+        let routes = &self.inner.routes;
+        let each = |key: &[u8], kept: bool| routes.invalidated(key, kept);
         self.inner.puts.doom(invalidation);
         match invalidation {
             Invalidation::Key { key, keep, soft } => {
                 generations.bump([key.as_bytes()]);
                 let (key, keep) = (key.as_bytes(), keep.as_ref());
                 match soft {
-                    true => memory.soften(key, keep),
-                    false => memory.remove(key, keep),
+                    true => memory.soften_each(key, keep, each),
+                    false => memory.remove_each(key, keep, each),
                 }
             }
             Invalidation::Tags { tags, keep, soft } => {
                 generations.bump(tags.iter().map(|t| t.as_bytes()));
                 let tags: Vec<&str> = tags.iter().map(|t| &**t).collect();
                 match soft {
-                    true => memory.soften_tags(&tags, keep.as_ref()),
-                    false => memory.remove_tags(&tags, keep.as_ref()),
+                    true => memory.soften_tags_each(&tags, keep.as_ref(), each),
+                    false => memory.remove_tags_each(&tags, keep.as_ref(), each),
                 }
             }
             Invalidation::Clear => {
@@ -500,6 +594,8 @@ impl Cache {
         let counters = &self.inner.counters;
         Counters::add(&counters.invalidations, removed.removed);
         Counters::add(&counters.invalidations_skipped, removed.skipped);
+        #[cfg(feature = "metrics")]
+        self.inner.series.held(&self.inner.memory);
         removed
     }
 }

@@ -326,6 +326,13 @@ impl<'a> Preconditions<'a> {
             || self.if_unmodified_since.is_present())
     }
 
+    /// The request's header fields, for the content negotiation that
+    /// chooses which variant of a stored entry these preconditions judge.
+    #[cfg(feature = "compression-core")]
+    pub(crate) fn request_headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
     /// Whether `If-Unmodified-Since` was sent, valid or not.
     pub(crate) fn has_if_unmodified_since(&self) -> bool {
         self.if_unmodified_since.is_present()

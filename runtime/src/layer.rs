@@ -7,7 +7,13 @@
 //! single flight, fail-open, RFC 9110 preconditions. Other methods pass
 //! untouched. The ETag is the one the inner service sent (a handler's own,
 //! or `tower_http::services::ServeDir`'s), kept exactly as sent, else a
-//! SHA-256 of the body; a `Last-Modified` it sent is kept and judged. A body
+//! SHA-256 of the body (weak unless the policy is `strong`); a
+//! `Last-Modified` it sent is kept and judged. These are the layer's two
+//! ETag styles: it sees bytes, not the handler's typed value, so the
+//! attribute's timestamp, composite and collection styles are for a handler
+//! to apply itself (by setting `ETag`) or through the attribute. With the
+//! `compression` feature, its hits are served in the coding the request
+//! prefers, as the attribute's are (see the `compression` module). A body
 //! is buffered (to hash and store it) when its length is known, from its
 //! size hint or a `Content-Length` as `ServeDir`'s file bodies declare, and
 //! within the cache's body limit; a longer one, or one of unknown length (a
@@ -36,7 +42,18 @@ use tower_service::Service;
 
 use crate::{AsCache, Cache, ETag, Fresh, Policy, RequestHead, default_cache};
 
-/// Caches the routes it wraps; see the [module docs](self).
+/// Caches the routes it wraps, on the attribute's engine: GET and HEAD are
+/// answered from the store, with 304s and the same key rules, per-user
+/// bypass, single flight and fail-open; other methods pass untouched.
+///
+/// The layer sees the inner service's bytes, not a typed value, so it has
+/// two ETag styles: the `ETag` the inner service sent (a handler's own,
+/// `ServeDir`'s), kept exactly as sent, else a SHA-256 of the body, weak
+/// unless the policy is `strong`. A `Last-Modified` the inner service sent
+/// is kept and judged. For a timestamp, composite or collection tag, set
+/// `ETag` in the handler, or use the attribute. A body is stored when its
+/// length is known (a size hint, or `Content-Length`) and within the
+/// cache's body limit; others stream through untouched.
 ///
 /// Three ways to attach it:
 ///

@@ -12,8 +12,14 @@
 //!   412 and 428; [`invalidate_after_write`]: the tags a 2xx write touched.
 //! - [`source`]: changes made elsewhere as event streams: PostgreSQL
 //!   `LISTEN/NOTIFY` (feature `postgres`), polled versions (SQLite).
+//! - `compression` (feature `compression`): the gzip, br and zstd
+//!   variants of stored entries, made once and served by `Accept-Encoding`.
 //! - `axum` (feature, default): the [`CacheRequest`] extractor and the style
 //!   functions the attribute calls.
+//! - [`Cache::route_stats`]: what the cache did per route; `metrics`
+//!   (feature): the same through the `metrics` facade; `openapi` (feature
+//!   `utoipa`): the conditional headers and 304/412/428 in an OpenAPI
+//!   document.
 //!
 //! Most users depend on the `cached-etag` facade and its attribute; this
 //! crate is what the attribute calls into, and what hand-written handlers use.
@@ -26,6 +32,8 @@ mod after_write;
 mod axum;
 mod cache;
 mod check;
+#[cfg(feature = "compression-core")]
+pub mod compression;
 pub mod conditional;
 pub mod etag;
 mod event;
@@ -33,6 +41,10 @@ mod guard;
 mod key;
 #[cfg(feature = "axum")]
 mod layer;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 mod policy;
 mod request;
 mod response;
@@ -64,6 +76,7 @@ pub use policy::{DEFAULT_TTL, Policy, PolicyBuilder, StaleWindows};
 pub use request::RequestHead;
 pub use response::Fresh;
 pub use stats::Stats;
+pub use stats::route::RouteStats;
 #[cfg(feature = "redis")]
 pub use store::redis::RedisStore;
 pub use store::{Entry, MemoryStore, Removed, Store, StoreError};

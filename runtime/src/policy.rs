@@ -13,6 +13,8 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use parking_lot::RwLock;
 
+use crate::stats::route::RouteSlot;
+
 /// The lifetime used when a policy does not set one.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
@@ -46,6 +48,7 @@ pub struct Policy {
     private_cache_control: HeaderValue,
     learned_vary: LearnedVary,
     replayed: ReplayedHeaders,
+    route: RouteSlot,
 }
 
 /// The replayed headers of the handler's last stored entry, for the next
@@ -192,6 +195,11 @@ impl Policy {
     /// credentials, when the policy is not `shared`: never `public`.
     pub(crate) fn private_cache_control(&self) -> &HeaderValue {
         &self.private_cache_control
+    }
+
+    /// The counters slot of the first cache that served this policy.
+    pub(crate) fn route_slot(&self) -> &RouteSlot {
+        &self.route
     }
 
     /// How many names [`learned_vary`](Self::learned_vary) holds now.
@@ -503,6 +511,7 @@ impl PolicyBuilder {
             cache_control,
             learned_vary: LearnedVary::default(),
             replayed: ReplayedHeaders::default(),
+            route: RouteSlot::default(),
         })
     }
 }

@@ -1,7 +1,10 @@
 //! Counters: what the cache did. Plain relaxed atomics, so counting costs a
-//! few nanoseconds and never takes a lock on the hot path.
+//! few nanoseconds and never takes a lock on the hot path. These are the
+//! cache's totals; [`route`] keeps the same story per route.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) mod route;
 
 /// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -300,6 +300,10 @@ async fn a_failing_refresh_serves_stale_within_stale_if_error_then_surfaces_the_
         (2, 1),
         "no error stored"
     );
+    // The route counts each stale answer: one while refreshing, two for
+    // errors.
+    let route = cache.route_stats()["stale::sie"];
+    assert_eq!((route.stale_served, route.stores), (3, 1));
 }
 
 #[tokio::test(start_paused = true)]

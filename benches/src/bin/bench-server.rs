@@ -243,6 +243,61 @@ fn tower_http_cache_route() -> axum::routing::MethodRouter {
     axum::routing::get_service(service)
 }
 
+/// The compression scenarios (`bench/compression.sh`): a 2 KB and a 50 KB
+/// JSON document, each cached by the layer twice: `stored` in a cache that
+/// keeps compressed variants, and `layer` in a cache that does not, under
+/// tower-http's `CompressionLayer`, which compresses every hit anew.
+#[cfg(feature = "compression")]
+fn compression_routes() -> Router {
+    use cached_etag::CacheLayer;
+    use cached_etag::compression::Compression;
+    use tower_http::compression::CompressionLayer;
+
+    static LARGE_BODY: LazyLock<Bytes> = LazyLock::new(|| {
+        let mut large = report(0);
+        large.items = (0..880)
+            .map(|i| Item {
+                id: i,
+                name: format!("camera-{i:03}-north-gate"),
+                score: f64::from(i) * 1.5,
+            })
+            .collect();
+        Bytes::from(serde_json::to_vec(&large).expect("serialisable"))
+    });
+    async fn large_bytes() -> Response {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            LARGE_BODY.clone(),
+        )
+            .into_response()
+    }
+    let stored = Cache::new();
+    let uncompressed = Cache::builder().compression(Compression::off()).build();
+    let policy = |name| Policy::builder(name).ttl(Duration::from_secs(3600)).build();
+    let cached = |cache: &Cache, name| CacheLayer::new(policy(name)).cache(cache.clone());
+    Router::new()
+        .route(
+            "/compress/stored/2k",
+            get(static_bytes).layer(cached(&stored, "bench::stored_2k")),
+        )
+        .route(
+            "/compress/stored/50k",
+            get(large_bytes).layer(cached(&stored, "bench::stored_50k")),
+        )
+        .route(
+            "/compress/layer/2k",
+            get(static_bytes)
+                .layer::<_, std::convert::Infallible>(cached(&uncompressed, "bench::layer_2k"))
+                .layer(CompressionLayer::new()),
+        )
+        .route(
+            "/compress/layer/50k",
+            get(large_bytes)
+                .layer::<_, std::convert::Infallible>(cached(&uncompressed, "bench::layer_50k"))
+                .layer(CompressionLayer::new()),
+        )
+}
+
 async fn stats(Extension(cache): Extension<Cache>) -> String {
     format!("{:?}", cache.stats())
 }
@@ -276,6 +331,8 @@ async fn main() {
         .route("/admin/fill", get(fill))
         .route("/admin/stats", get(stats))
         .layer(Extension(cache));
+    #[cfg(feature = "compression")]
+    let app = app.merge(compression_routes());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
         .await
         .expect("port free");

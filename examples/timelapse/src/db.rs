@@ -330,6 +330,22 @@ pub async fn latest_image(db: &SqlitePool, camera_id: i64) -> sqlx::Result<Optio
     .await
 }
 
+/// A camera's newest `limit` images, newest first.
+pub async fn recent_images(
+    db: &SqlitePool,
+    camera_id: i64,
+    limit: u32,
+) -> sqlx::Result<Vec<Image>> {
+    sqlx::query_as(&format!(
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE camera_id = ? \
+         ORDER BY captured_at DESC, id DESC LIMIT ?"
+    ))
+    .bind(camera_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// One image.
 pub async fn image(db: &SqlitePool, id: i64) -> sqlx::Result<Option<Image>> {
     sqlx::query_as(&format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?"))

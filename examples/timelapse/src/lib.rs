@@ -27,6 +27,8 @@ pub mod capture;
 pub mod db;
 mod error;
 mod live;
+pub mod metrics;
+pub mod openapi;
 mod page;
 mod read;
 pub mod svg;
@@ -149,7 +151,12 @@ pub async fn build(config: &Config) -> sqlx::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).map_err(sqlx::Error::Io)?;
     let db = db::open(&config.data_dir).await?;
     tracing::info!(data_dir = %config.data_dir.display(), "database ready");
-    let mut cache = Cache::builder().max_entries(10_000).max_bytes(32 << 20);
+    // Before the cache: it registers its series with the recorder.
+    metrics::install();
+    let mut cache = Cache::builder()
+        .name("timelapse")
+        .max_entries(10_000)
+        .max_bytes(32 << 20);
     let mut redis = None;
     if let Some(url) = &config.redis {
         let store = RedisStore::new(url.as_str())
@@ -210,11 +217,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/cameras/{id}", get(read::camera).put(write::camera))
         .route("/api/cameras/{id}/images/count", get(read::image_count))
         .route("/api/cameras/{id}/images/latest", get(read::latest_image))
+        .route("/api/cameras/{id}/images/recent", get(read::recent_images))
         .route("/api/cameras/{id}/capture", post(write::capture))
         .route("/api/images/{id}", get(read::image))
         .route("/api/images/{id}/file", get(read::image_file))
         .route("/api/events", get(live::events))
         .route("/api/stats", get(live::stats))
+        .route("/api/routes", get(live::routes))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::serve))
         // The cached handlers find their cache here.
         .layer(Extension(state.cache.clone()))
         .layer(axum::middleware::from_fn(log))

@@ -1,14 +1,20 @@
 //! What the browser watches: `/api/events` relays every invalidation event
-//! the cache applies ([`cached_etag::Cache::subscribe`]) as server-sent events (`event: invalidate`, the event as JSON) and the
-//! cache's counters every few seconds (`event: stats`); `/api/stats` is the
-//! same counters on demand.
+//! the cache applies ([`cached_etag::Cache::subscribe`]) as server-sent
+//! events (`event: invalidate`, the event as JSON) and, every few seconds,
+//! the counters per route (`event: routes`, [`Cache::route_stats`]) then
+//! the cache's totals (`event: stats`); `/api/stats` and `/api/routes` are
+//! the same on demand.
+//!
+//! [`Cache::route_stats`]: cached_etag::Cache::route_stats
 
 use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{self, KeepAlive, Sse};
-use cached_etag::Stats;
+use std::collections::BTreeMap;
+
+use cached_etag::{RouteStats, Stats};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -17,6 +23,11 @@ use crate::AppState;
 /// `GET /api/stats`.
 pub async fn stats(State(app): State<AppState>) -> Json<Stats> {
     Json(app.cache.stats())
+}
+
+/// `GET /api/routes`: what the cache did for each route, by handler name.
+pub async fn routes(State(app): State<AppState>) -> Json<BTreeMap<&'static str, RouteStats>> {
+    Json(app.cache.route_stats())
 }
 
 /// `GET /api/events`. Starts with a `stats` event, so that a page has
@@ -46,13 +57,19 @@ pub async fn events(
         (ticks, app.cache.clone()),
         |(mut ticks, cache)| async move {
             ticks.tick().await;
-            let event = sse::Event::default()
+            // Routes first: a page that stops at a `stats` event has both.
+            let routes = sse::Event::default()
+                .event("routes")
+                .json_data(cache.route_stats())
+                .unwrap_or_else(|_| sse::Event::default().comment("routes unavailable"));
+            let stats = sse::Event::default()
                 .event("stats")
                 .json_data(cache.stats())
                 .unwrap_or_else(|_| sse::Event::default().comment("stats unavailable"));
-            Some((event, (ticks, cache)))
+            Some((stream::iter([routes, stats]), (ticks, cache)))
         },
-    );
+    )
+    .flatten();
     let stream = stream::select(changes, counters)
         .take_until(app.shutdown.triggered())
         .map(Ok);

@@ -1,8 +1,13 @@
-//! `GET /`: one static page, no build step. It lists the cameras from
-//! `/api/cameras`, shows the cache's counters live from `/api/events`, and
-//! refetches the list when an event says cameras changed. Its element ids
-//! (`cameras`, `stat-hits`, `stat-not-modified`, `stat-bytes-saved`,
-//! `selftest`) are what the browser test reads.
+//! `GET /`: one static page, no build step, no script from elsewhere. It
+//! shows each camera with its latest capture and a strip of recent frames,
+//! and the settings, all loaded through the cached endpoints and
+//! revalidated every few seconds (so the 304s show in the numbers beside
+//! them); and, live from `/api/events`, the cache's totals and, per route,
+//! requests, hit ratio, 304s and bytes saved as a table and a small SVG
+//! chart. Its element ids (`cameras`, `settings`, `stat-hits`,
+//! `stat-not-modified`, `stat-bytes-saved`, `routes`, `chart`, `live`,
+//! `selftest`) and the `data-route` of rows and lines are what the browser
+//! test reads.
 
 use std::time::Duration;
 

@@ -10,6 +10,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use cached_etag::cached_etag;
+use cached_etag::openapi::CachedRead;
 
 use crate::db::{self, Camera, Image, ImageCount, Settings};
 use crate::svg::{self, Svg};
@@ -18,6 +19,12 @@ use crate::{ApiError, AppState};
 /// `GET /api/settings`. Strong ETag: `PUT` takes it back in `If-Match`,
 /// which compares strongly (RFC 9110 §13.1.1), and the JSON bytes are a
 /// function of the row.
+#[utoipa::path(
+    get,
+    path = "/api/settings",
+    params(CachedRead),
+    responses((status = 200, description = "The settings"))
+)]
 #[cached_etag(etag = "timestamp", strong, ttl = "5m", no_cache, tags("settings"))]
 pub async fn settings(State(app): State<AppState>) -> Result<Json<Settings>, ApiError> {
     Ok(Json(db::settings(&app.db).await?))
@@ -26,6 +33,12 @@ pub async fn settings(State(app): State<AppState>) -> Result<Json<Settings>, Api
 /// `GET /api/cameras`. Also tagged `cameras:list`, the tag a camera write
 /// invalidates: `cameras` is on every camera's own entry too, and a change
 /// to one camera must not cost the others theirs.
+#[utoipa::path(
+    get,
+    path = "/api/cameras",
+    params(CachedRead),
+    responses((status = 200, description = "Every camera"))
+)]
 #[cached_etag(
     etag = "collection",
     ttl = "5m",
@@ -37,6 +50,12 @@ pub async fn cameras(State(app): State<AppState>) -> Result<Json<Vec<Camera>>, A
 }
 
 /// `GET /api/cameras/{id}`: `"{id}-{updated_at}"`, strong for `If-Match`.
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{id}",
+    params(("id" = i64, Path, description = "The camera's id"), CachedRead),
+    responses((status = 200, description = "The camera"), (status = 404, description = "No such camera"))
+)]
 #[cached_etag(
     etag = "composite",
     strong,
@@ -59,6 +78,12 @@ pub async fn camera(
 /// count one capture behind is fine where a waiting request is not, so a
 /// stale count is answered at once while one refresh replaces it, and
 /// served instead of a failing database for ten minutes.
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{id}/images/count",
+    params(("id" = i64, Path, description = "The camera's id"), CachedRead),
+    responses((status = 200, description = "How many images the camera has, and the newest one's time"), (status = 404, description = "No such camera"))
+)]
 #[cached_etag(
     etag = "collection",
     ttl = "5m",
@@ -79,6 +104,12 @@ pub async fn image_count(
 
 /// `GET /api/cameras/{id}/images/latest`: the newest image's metadata,
 /// served stale while refreshed as the count is.
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{id}/images/latest",
+    params(("id" = i64, Path, description = "The camera's id"), CachedRead),
+    responses((status = 200, description = "The newest image's metadata"), (status = 404, description = "No such camera"))
+)]
 #[cached_etag(
     etag = "composite",
     ttl = "5m",
@@ -98,7 +129,40 @@ pub async fn latest_image(
     }
 }
 
+/// How many frames `GET /api/cameras/{id}/images/recent` lists.
+pub const RECENT_FRAMES: u32 = 8;
+
+/// `GET /api/cameras/{id}/images/recent`: the newest frames, newest first,
+/// for the page's strip. Invalidated with the count and the latest image.
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{id}/images/recent",
+    params(("id" = i64, Path, description = "The camera's id"), CachedRead),
+    responses((status = 200, description = "The newest frames, newest first"), (status = 404, description = "No such camera"))
+)]
+#[cached_etag(
+    etag = "collection",
+    ttl = "5m",
+    no_cache,
+    tags("camera:{id}:images", "images:by-camera")
+)]
+pub async fn recent_images(
+    Path(id): Path<i64>,
+    State(app): State<AppState>,
+) -> Result<Json<Vec<Image>>, ApiError> {
+    if db::camera(&app.db, id).await?.is_none() {
+        return Err(camera_not_found(id));
+    }
+    Ok(Json(db::recent_images(&app.db, id, RECENT_FRAMES).await?))
+}
+
 /// `GET /api/images/{id}`: metadata, which never changes after capture.
+#[utoipa::path(
+    get,
+    path = "/api/images/{id}",
+    params(("id" = i64, Path, description = "The image's id"), CachedRead),
+    responses((status = 200, description = "The image's metadata"), (status = 404, description = "No such image"))
+)]
 #[cached_etag(
     etag = "composite",
     ttl = "1h",
@@ -117,6 +181,12 @@ pub async fn image(
 /// `GET /api/images/{id}/file`: the picture. The bytes are the identity, so
 /// the ETag is their hash, strong; they never change at this URL, so clients
 /// and CDNs may keep them for a year without asking.
+#[utoipa::path(
+    get,
+    path = "/api/images/{id}/file",
+    params(("id" = i64, Path, description = "The image's id"), CachedRead),
+    responses((status = 200, description = "The picture (SVG)"), (status = 404, description = "No such image"))
+)]
 #[cached_etag(
     etag = "hash",
     strong,

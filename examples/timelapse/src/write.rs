@@ -11,12 +11,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cached_etag::etag::{self, ETag};
+use cached_etag::openapi::GuardedWrite;
 use cached_etag::{WriteGuard, invalidates};
 
 use crate::db::{self, Camera, CameraInput, Settings, SettingsInput};
 use crate::{ApiError, AppState};
 
 /// `PUT /api/settings`.
+#[utoipa::path(
+    put,
+    path = "/api/settings",
+    params(GuardedWrite),
+    responses((status = 200, description = "The updated settings, with their new ETag"), (status = 400, description = "Invalid input"))
+)]
 #[invalidates("settings")]
 pub async fn settings(
     State(app): State<AppState>,
@@ -39,6 +46,12 @@ pub async fn settings(
 /// not `cameras`, which every camera's entry carries. The list's entry
 /// never shows the camera's ETag, so it goes even when the camera did not
 /// change.
+#[utoipa::path(
+    put,
+    path = "/api/cameras/{id}",
+    params(("id" = i64, Path, description = "The camera's id"), GuardedWrite),
+    responses((status = 200, description = "The updated camera, with its new ETag"), (status = 400, description = "Invalid input"), (status = 404, description = "No such camera"))
+)]
 #[invalidates("camera:{id}", "cameras:list")]
 pub async fn camera(
     State(app): State<AppState>,
@@ -60,6 +73,12 @@ pub async fn camera(
 /// count and latest image change; other cameras' stay cached. The guard
 /// checks the camera: `If-Match` with the camera's ETag captures only if
 /// the camera is still as the client saw it.
+#[utoipa::path(
+    post,
+    path = "/api/cameras/{id}/capture",
+    params(("id" = i64, Path, description = "The camera's id"), GuardedWrite),
+    responses((status = 201, description = "The new image, with its ETag and Location"), (status = 400, description = "Invalid input"), (status = 404, description = "No such camera"))
+)]
 #[invalidates("camera:{id}:images")]
 pub async fn capture(
     State(app): State<AppState>,

@@ -131,13 +131,71 @@ fn a_browser_revalidates_with_a_304_and_shows_live_stats() {
         .and_then(|text| text.trim().parse().ok())
         .unwrap_or_else(|| panic!("#stat-bytes-saved holds no number:\n{dom}"));
     assert!(bytes_saved > 0, "the page shows {bytes_saved} bytes saved");
-
-    // And the camera list rendered from /api/cameras.
-    let cameras = text_of(&dom, "cameras").unwrap_or_default();
-    for id in 1..=3 {
+    // The stale-serving counters are shown with the rest, as numbers.
+    for id in ["stat-stale-served", "stat-refreshes", "stat-revalidated-unchanged"] {
+        let shown = text_of(&dom, id).unwrap_or_default();
         assert!(
-            dom.contains(&format!(r#"data-id="{id}""#)),
-            "camera {id} missing: {cameras}"
+            shown.trim().parse::<u64>().is_ok(),
+            "#{id} holds no number: {shown:?}\n{dom}"
         );
     }
+
+    // The cameras rendered from /api/cameras, each with its latest capture
+    // and its strip of recent frames (camera 3 has none yet).
+    for id in 1..=3 {
+        assert!(
+            dom.contains(&format!(r#"<article class="camera" data-id="{id}""#)),
+            "camera {id} missing:\n{dom}"
+        );
+    }
+    assert!(
+        dom.contains(r#"class="latest" src="/api/images/3/file""#),
+        "camera 1's latest capture is image 3:\n{dom}"
+    );
+    for frame in 1..=5 {
+        assert!(
+            dom.contains(&format!(
+                r#"src="/api/images/{frame}/file" alt="frame {frame}""#
+            )),
+            "frame {frame} missing from the strips:\n{dom}"
+        );
+    }
+    assert!(
+        dom.contains("no capture yet"),
+        "camera 3 has no capture:\n{dom}"
+    );
+    assert!(
+        dom.contains("<dd>60 s</dd>") && dom.contains("<dd>30 days</dd>"),
+        "the settings are not shown:\n{dom}"
+    );
+
+    // Per route: a table row and a chart line for each route served, with
+    // the settings route's 304 in its row.
+    for route in [
+        "timelapse::read::settings",
+        "timelapse::read::cameras",
+        "timelapse::read::latest_image",
+        "timelapse::read::recent_images",
+        "timelapse::page",
+    ] {
+        assert!(
+            dom.contains(&format!(r#"<tr data-route="{route}">"#)),
+            "no table row for {route}:\n{dom}"
+        );
+        assert!(
+            dom.contains(&format!(r#"data-route="{route}"></polyline>"#)),
+            "no chart line for {route}:\n{dom}"
+        );
+    }
+    let row_start = dom
+        .find(r#"<tr data-route="timelapse::read::settings">"#)
+        .expect("the settings row");
+    let row = &dom[row_start..row_start + dom[row_start..].find("</tr>").expect("row end")];
+    let not_modified: u64 = row
+        .split(r#"class="not-modified">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 304 count in the settings row: {row}"));
+    assert!(not_modified >= 1, "the settings row shows no 304: {row}");
 }

@@ -5,7 +5,7 @@
 use proc_macro2::TokenStream;
 use syn::{Lit, LitStr};
 
-use crate::args::UserExpr;
+use crate::args::{CratePath, UserExpr};
 use crate::errors::Errors;
 use crate::nested::{self, Nested, Seen};
 
@@ -15,7 +15,7 @@ pub(crate) struct Named {
     /// The cache to invalidate in instead of the request's.
     pub cache: Option<UserExpr>,
     /// The path of the `cached-etag` crate, for re-exporters.
-    pub krate: Option<syn::Path>,
+    pub krate: Option<CratePath>,
 }
 
 /// Everything between the parentheses.

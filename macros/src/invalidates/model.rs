@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, LitStr, Type};
 
 use super::args::Args;
-use crate::args::Strings;
+use crate::args::{CratePath, Strings};
 use crate::errors::Errors;
 use crate::handler::Handler;
 
@@ -72,10 +72,7 @@ impl Model {
                 })
                 .collect();
             Model {
-                krate: args
-                    .named
-                    .krate
-                    .unwrap_or_else(|| syn::parse_quote!(::cached_etag)),
+                krate: CratePath::or_default(args.named.krate),
                 tags,
                 cache: args.named.cache.map(|cache| cache.0),
                 handler,

@@ -8,16 +8,20 @@
 //! gets what is left, none, instead of a second timeout.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Cache;
 use crate::stats::Counters;
+use crate::stats::route::RouteCounters;
 use crate::store::StoreError;
 
-/// What is left of one request's time with the remote store.
-#[derive(Debug, Clone, Copy)]
+/// What is left of one request's time with the remote store, and the
+/// route its failures are counted under.
+#[derive(Debug)]
 pub(super) struct StoreBudget {
     left: Duration,
+    pub(super) route: Option<Arc<RouteCounters>>,
 }
 
 impl Cache {
@@ -25,6 +29,7 @@ impl Cache {
     pub(super) fn store_budget(&self) -> StoreBudget {
         StoreBudget {
             left: self.inner.store_timeout,
+            route: None,
         }
     }
 
@@ -48,7 +53,7 @@ impl Cache {
         budget: &mut StoreBudget,
     ) -> Option<T> {
         if budget.left.is_zero() {
-            Counters::bump(&self.inner.counters.store_errors);
+            budget.failed(&self.inner.counters);
             tracing::debug!(op, "the request's store time is spent; call skipped");
             return None;
         }
@@ -61,10 +66,20 @@ impl Cache {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
-                Counters::bump(&self.inner.counters.store_errors);
+                budget.failed(&self.inner.counters);
                 tracing::warn!(%error, op, "cache store call failed; serving without it");
                 None
             }
+        }
+    }
+}
+
+impl StoreBudget {
+    /// Counts a failed call: the cache's total and the request's route.
+    fn failed(&self, counters: &Counters) {
+        Counters::bump(&counters.store_errors);
+        if let Some(route) = &self.route {
+            route.store_error();
         }
     }
 }

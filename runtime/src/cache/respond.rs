@@ -30,6 +30,7 @@ use super::remote::StoreBudget;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
 use crate::stats::Counters;
+use crate::stats::route::{Answer, RouteCounters, RouteRef};
 use crate::store::{Entry, EntryRef, Lookup};
 use crate::{ETag, Key, Policy, RequestHead};
 
@@ -122,18 +123,14 @@ impl Cache {
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
         let method = request.method;
+        let route = self.route(policy);
         if method != Method::GET && method != Method::HEAD {
             // Boxed, like every path that runs the handler: the fill's
             // state then lives on the heap only for the requests that run
             // it, and the future of a hit stays small.
             let response = Box::pin(make().1).await.response;
-            outcome(
-                policy,
-                &request,
-                "bypass",
-                Some("method"),
-                response.status(),
-            );
+            let status = response.status();
+            self.outcome(&route, policy, &request, Answer::Method, status);
             return response;
         }
         let preconditions = Preconditions::new(request.headers);
@@ -148,8 +145,8 @@ impl Cache {
         });
         if let InMemory::Hit(entry) = &in_memory {
             Counters::bump(&self.inner.counters.hits);
-            let response = self.answer_from_stored(entry, &preconditions, method);
-            outcome(policy, &request, "hit", None, response.status());
+            let response = self.answer_from_stored(entry, &preconditions, method, &route);
+            self.outcome(&route, policy, &request, Answer::Hit, response.status());
             return response;
         }
         // An entry in memory that the check found outdated is not looked
@@ -163,14 +160,19 @@ impl Cache {
         if let (Some(key), Some(stale)) = (&key, &stale)
             && policy.stale().serves_while_revalidating(stale.age)
         {
-            let response =
-                self.answer_stale(key, stale, policy, known_vary, make, &preconditions, method);
-            outcome(policy, &request, "hit", Some("stale"), response.status());
+            let serving = Serving {
+                preconditions: &preconditions,
+                method,
+                route: &route,
+            };
+            let response = self.answer_stale(key, stale, policy, known_vary, make, &serving);
+            self.outcome(&route, policy, &request, Answer::Stale, response.status());
             return response;
         }
         let rest = Rest {
             request,
             policy,
+            route,
             check,
             preconditions,
             per_user,
@@ -194,6 +196,7 @@ impl Cache {
         let Rest {
             request,
             policy,
+            route,
             check,
             preconditions,
             per_user,
@@ -210,6 +213,9 @@ impl Cache {
         let method = request.method;
         let counters = &self.inner.counters;
         let mut budget = self.store_budget();
+        if self.inner.remote.is_some() {
+            budget.route = Some(route.to_arc());
+        }
         if let Some(key) = &key
             && ask_remote
             && let Some(found) = self
@@ -219,23 +225,21 @@ impl Cache {
             match found {
                 Lookup::Fresh(entry) => {
                     Counters::bump(&counters.hits);
-                    let response = self.answer_from_stored(&entry, &preconditions, method);
-                    outcome(policy, &request, "hit", None, response.status());
+                    let response = self.answer_from_stored(&entry, &preconditions, method, &route);
+                    self.outcome(&route, policy, &request, Answer::Hit, response.status());
                     return response;
                 }
                 Lookup::Stale { entry, age } => {
                     let found = Stale { entry, age };
                     if policy.stale().serves_while_revalidating(age) {
-                        let response = self.answer_stale(
-                            key,
-                            &found,
-                            policy,
-                            known_vary,
-                            make,
-                            &preconditions,
+                        let serving = Serving {
+                            preconditions: &preconditions,
                             method,
-                        );
-                        outcome(policy, &request, "hit", Some("stale"), response.status());
+                            route: &route,
+                        };
+                        let response =
+                            self.answer_stale(key, &found, policy, known_vary, make, &serving);
+                        self.outcome(&route, policy, &request, Answer::Stale, response.status());
                         return response;
                     }
                     stale = Some(found);
@@ -262,23 +266,21 @@ impl Cache {
         if let Some(check) = &check
             && let Some(response) = self.answer_by_check(&stamp, check, &preconditions, method)
         {
-            outcome(
-                policy,
-                &request,
-                "not_modified",
-                Some("check"),
-                response.status(),
-            );
+            self.outcome(&route, policy, &request, Answer::Check, response.status());
             return response;
         }
         Counters::bump(&counters.misses);
         let Some(key) = key else {
             Counters::bump(&counters.bypassed);
             let response = self
-                .run_alone(None, &stamp, fill, budget, &preconditions, method)
+                .run_alone(None, &stamp, fill, budget, &preconditions, method, &route)
                 .await;
-            let reason = if per_user { "credentials" } else { "key_size" };
-            outcome(policy, &request, "bypass", Some(reason), response.status());
+            let reason = if per_user {
+                Answer::Credentials
+            } else {
+                Answer::KeySize
+            };
+            self.outcome(&route, policy, &request, reason, response.status());
             return response;
         };
 
@@ -297,27 +299,35 @@ impl Cache {
                     fill,
                     budget,
                 );
-                self.answer_led(fill, fallback, &preconditions, method)
-                    .await
+                let serving = Serving {
+                    preconditions: &preconditions,
+                    method,
+                    route: &route,
+                };
+                self.answer_led(fill, fallback, &serving).await
             }
-            Role::Waiter(receiver) => match self.wait(&key, receiver).await {
-                Waited::Stored(entry) => self.answer_from_stored(&entry, &preconditions, method),
+            Role::Waiter(receiver) => match self.wait(&key, receiver, &route).await {
+                Waited::Stored(entry) => {
+                    self.answer_from_stored(&entry, &preconditions, method, &route)
+                }
                 Waited::TimedOut if let Some(stale) = &fallback => {
-                    self.answer_instead_of_error(stale, &preconditions, method)
+                    self.answer_instead_of_error(stale, &preconditions, method, &route)
                 }
                 // The leader's response was not for sharing: make our own.
                 Waited::Unusable | Waited::TimedOut => {
-                    let filled = self.fill_alone(Some(&key), &stamp, fill, budget).await;
+                    let filled = self
+                        .fill_alone(Some(&key), &stamp, fill, budget, &route)
+                        .await;
                     match &fallback {
                         Some(stale) if filled.is_server_error() => {
-                            self.answer_instead_of_error(stale, &preconditions, method)
+                            self.answer_instead_of_error(stale, &preconditions, method, &route)
                         }
-                        _ => self.answer_filled(filled, &preconditions, method),
+                        _ => self.answer_filled(filled, &preconditions, method, &route),
                     }
                 }
             },
         };
-        outcome(policy, &request, "miss", None, response.status());
+        self.outcome(&route, policy, &request, Answer::Miss, response.status());
         response
     }
 
@@ -363,8 +373,14 @@ impl Cache {
     }
 
     /// Waits, bounded, for the leader of `key`.
-    async fn wait(&self, key: &Key, mut receiver: flight::Receiver) -> Waited {
+    async fn wait(
+        &self,
+        key: &Key,
+        mut receiver: flight::Receiver,
+        route: &RouteCounters,
+    ) -> Waited {
         Counters::bump(&self.inner.counters.coalesced);
+        route.coalesced();
         let waited = tokio::time::timeout(self.inner.coalesce_timeout, async {
             // Clone out of the channel's read guard: it must not be held
             // across an await (it is not Send).
@@ -387,6 +403,7 @@ impl Cache {
     /// request that bypasses the store (no `key`), or a waiter whose leader
     /// made nothing to share. What it stores goes through the same fence
     /// as a leader's fill.
+    #[allow(clippy::too_many_arguments)]
     async fn run_alone<B, F>(
         &self,
         key: Option<&Key>,
@@ -395,14 +412,15 @@ impl Cache {
         budget: StoreBudget,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B>
     where
         B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
         B::Error: std::fmt::Display,
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
-        let filled = self.fill_alone(key, stamp, fill, budget).await;
-        self.answer_filled(filled, preconditions, method)
+        let filled = self.fill_alone(key, stamp, fill, budget, route).await;
+        self.answer_filled(filled, preconditions, method, route)
     }
 
     /// What [`run_alone`](Self::run_alone) makes, before it is answered with.
@@ -412,6 +430,7 @@ impl Cache {
         stamp: &Stamp<'_>,
         fill: F,
         budget: StoreBudget,
+        route: &RouteCounters,
     ) -> Filled<B>
     where
         B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
@@ -419,9 +438,15 @@ impl Cache {
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
         let start = self.inner.generations.start();
+        #[cfg(feature = "metrics")]
+        let began = std::time::Instant::now();
         let prepared = stamp.finish(fill.await).await;
+        #[cfg(feature = "metrics")]
+        route.filled(began.elapsed());
         match (prepared, key) {
-            (Prepared::Storable(entry), Some(key)) => self.store(key, start, entry, budget).await,
+            (Prepared::Storable(entry), Some(key)) => {
+                self.store(key, start, entry, budget, route).await
+            }
             (prepared, _) => Filled::from(prepared),
         }
     }
@@ -444,6 +469,7 @@ impl Cache {
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
         let start = self.inner.generations.start();
+        let route = self.route(&lead.policy);
         let stamp = Stamp {
             policy: &lead.policy,
             tags: &lead.tags,
@@ -452,7 +478,11 @@ impl Cache {
             known_vary: lead.known_vary,
             max_body: self.inner.max_body_bytes,
         };
+        #[cfg(feature = "metrics")]
+        let began = std::time::Instant::now();
         let prepared = stamp.finish(fill.await).await;
+        #[cfg(feature = "metrics")]
+        route.filled(began.elapsed());
         let Prepared::Storable(mut entry) = prepared else {
             Counters::bump(&self.inner.counters.not_stored);
             if lead.previous.is_some() {
@@ -466,7 +496,7 @@ impl Cache {
             Counters::bump(&self.inner.counters.revalidated_unchanged);
             entry = renewed(previous, &lead.policy);
         }
-        let made = self.store_fresh(&key, start, entry);
+        let made = self.store_fresh(&key, start, entry, &route);
         if let Filled::Stored(entry) = &made {
             // Waiters are served before the remote put: they need not wait
             // for the network.
@@ -486,22 +516,26 @@ impl Cache {
         &self,
         fill: impl Future<Output = Filled<B>> + Send + 'static,
         fallback: Option<EntryRef>,
-        preconditions: &Preconditions<'_>,
-        method: &Method,
+        serving: &Serving<'_>,
     ) -> Response<B>
     where
         B: Body + From<Bytes> + Send + 'static,
     {
+        let &Serving {
+            preconditions,
+            method,
+            route,
+        } = serving;
         let filled = tokio::spawn(fill.in_current_span()).await;
         if let Some(stale) = &fallback {
             match &filled {
                 Ok(filled) if !filled.is_server_error() => {}
                 Err(error) if !error.is_panic() => {}
-                _ => return self.answer_instead_of_error(stale, preconditions, method),
+                _ => return self.answer_instead_of_error(stale, preconditions, method, route),
             }
         }
         match filled {
-            Ok(filled) => self.answer_filled(filled, preconditions, method),
+            Ok(filled) => self.answer_filled(filled, preconditions, method, route),
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => {
                 // Only a runtime shutting down cancels the task.
@@ -520,8 +554,9 @@ impl Cache {
         start: Start,
         entry: Entry,
         budget: StoreBudget,
+        route: &RouteCounters,
     ) -> Filled<B> {
-        let made = self.store_fresh(key, start, entry);
+        let made = self.store_fresh(key, start, entry, route);
         if let Filled::Stored(entry) = &made {
             self.put_remote(key, entry, budget).await;
         }
@@ -529,15 +564,23 @@ impl Cache {
     }
 
     /// Commits a response this instance made, and counts what came of it.
-    fn store_fresh<B>(&self, key: &Key, start: Start, entry: Entry) -> Filled<B> {
+    fn store_fresh<B>(
+        &self,
+        key: &Key,
+        start: Start,
+        entry: Entry,
+        route: &RouteCounters,
+    ) -> Filled<B> {
         let counters = &self.inner.counters;
         match self.commit(key, start, entry, true) {
             Ok(stored) => {
                 Counters::bump(&counters.stores);
+                route.stored(true);
                 Filled::Stored(stored)
             }
             Err(entry) => {
                 Counters::bump(&counters.not_stored);
+                route.stored(false);
                 tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
                 Filled::NotStored(*entry)
             }
@@ -654,8 +697,7 @@ impl Cache {
         policy: &Arc<Policy>,
         known_vary: usize,
         make: M,
-        preconditions: &Preconditions<'_>,
-        method: &Method,
+        serving: &Serving<'_>,
     ) -> Response<B>
     where
         B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
@@ -664,6 +706,11 @@ impl Cache {
         F: Future<Output = Fresh<B>> + Send + 'static,
     {
         let counters = &self.inner.counters;
+        let &Serving {
+            preconditions,
+            method,
+            route,
+        } = serving;
         if let Role::Leader(leader) = self.inner.flights.join(key) {
             Counters::bump(&counters.refreshes);
             let (tags, fill) = make();
@@ -674,9 +721,11 @@ impl Cache {
                 known_vary,
                 previous: Some(stale.entry.clone()),
             };
-            let refresh = self
-                .clone()
-                .lead(key.clone(), lead, leader, fill, self.store_budget());
+            let mut budget = self.store_budget();
+            if self.inner.remote.is_some() {
+                budget.route = Some(self.route(policy).to_arc());
+            }
+            let refresh = self.clone().lead(key.clone(), lead, leader, fill, budget);
             tokio::spawn(
                 async move {
                     let _: Filled<B> = refresh.await;
@@ -686,7 +735,7 @@ impl Cache {
         }
         Counters::bump(&counters.hits);
         Counters::bump(&counters.stale_served);
-        self.answer_from_stored(&stale.entry, preconditions, method)
+        self.answer_from_stored(&stale.entry, preconditions, method, route)
     }
 
     /// Answers with a stale entry instead of a failed fill (RFC 5861 §4).
@@ -695,12 +744,14 @@ impl Cache {
         stale: &EntryRef,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
         let counters = &self.inner.counters;
         Counters::bump(&counters.errors_masked);
+        route.served_stale();
         Counters::bump(&counters.stale_served);
         tracing::debug!("fill failed; answered with the stale entry");
-        self.answer_from_stored(stale, preconditions, method)
+        self.answer_from_stored(stale, preconditions, method, route)
     }
 
     /// The remote store's entry under `key`, admitted into memory if it
@@ -747,17 +798,29 @@ impl Cache {
         made: Filled<B>,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
         match made {
-            Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method),
+            Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method, route),
             Filled::NotStored(entry) => {
-                let last_modified = entry.last_modified.and_then(response::http_date);
-                self.answer_from_entry(&entry, last_modified, preconditions, method)
+                let last_modified = || entry.last_modified.and_then(response::http_date);
+                #[cfg(feature = "compression-core")]
+                if let Some(response) = self.answer_compressed(
+                    &entry,
+                    None,
+                    last_modified,
+                    preconditions,
+                    method,
+                    route,
+                ) {
+                    return response;
+                }
+                self.answer_from_entry(&entry, last_modified(), preconditions, method, route)
             }
             Filled::PassThrough {
                 response,
                 validators,
-            } => self.answer_unstored(response, validators, preconditions, method),
+            } => self.answer_unstored(response, validators, preconditions, method, route),
         }
     }
 
@@ -766,8 +829,21 @@ impl Cache {
         entry: &EntryRef,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
-        self.answer_from_entry(entry, entry.last_modified_value(), preconditions, method)
+        #[cfg(feature = "compression-core")]
+        if let Some(response) = self.answer_compressed(
+            entry,
+            Some(entry.variants()),
+            || entry.last_modified_value(),
+            preconditions,
+            method,
+            route,
+        ) {
+            return response;
+        }
+        let last_modified = entry.last_modified_value();
+        self.answer_from_entry(entry, last_modified, preconditions, method, route)
     }
 
     /// Answers from an entry; `last_modified` is its time as a header value.
@@ -777,9 +853,10 @@ impl Cache {
         last_modified: Option<http::HeaderValue>,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
         let current = Current::new(Some(&entry.etag), entry.last_modified);
-        match self.evaluate(preconditions, method, current, entry.body.len()) {
+        match self.evaluate(preconditions, method, current, entry.body.len(), route) {
             Outcome::Proceed => response::from_entry(entry, last_modified),
             Outcome::NotModified => response::not_modified_entry(entry, last_modified),
             Outcome::PreconditionFailed => response::precondition_failed(),
@@ -794,25 +871,28 @@ impl Cache {
         validators: Option<Validators>,
         preconditions: &Preconditions<'_>,
         method: &Method,
+        route: &RouteCounters,
     ) -> Response<B> {
         let Some(validators) = validators else {
             return response;
         };
         let current = Current::new(Some(&validators.etag), validators.last_modified);
         let size = response.body().size_hint().exact().unwrap_or(0) as usize;
-        match self.evaluate(preconditions, method, current, size) {
+        match self.evaluate(preconditions, method, current, size, route) {
             Outcome::Proceed => response,
             Outcome::NotModified => response::not_modified(response.headers()),
             Outcome::PreconditionFailed => response::precondition_failed(),
         }
     }
 
-    fn evaluate(
+    /// The outcome of the request's preconditions on `current`, counted.
+    pub(super) fn evaluate(
         &self,
         preconditions: &Preconditions<'_>,
         method: &Method,
         current: Current<'_>,
         body_len: usize,
+        route: &RouteCounters,
     ) -> Outcome {
         if preconditions.is_empty() {
             return Outcome::Proceed;
@@ -823,6 +903,7 @@ impl Cache {
             Outcome::NotModified => {
                 Counters::bump(&counters.not_modified);
                 Counters::add(&counters.bytes_saved, body_len as u64);
+                route.saved(body_len);
             }
             Outcome::PreconditionFailed => Counters::bump(&counters.precondition_failed),
             Outcome::Proceed => {}
@@ -841,6 +922,13 @@ enum InMemory {
     Outdated,
     /// Nothing.
     Absent,
+}
+
+/// What an answer is judged by and counted in.
+struct Serving<'a> {
+    preconditions: &'a Preconditions<'a>,
+    method: &'a Method,
+    route: &'a RouteCounters,
 }
 
 /// A stale entry, and how long ago it stopped being fresh.
@@ -885,6 +973,7 @@ fn renewed(entry: &Entry, policy: &Policy) -> Entry {
 struct Rest<'a> {
     request: RequestHead<'a>,
     policy: &'a Arc<Policy>,
+    route: RouteRef<'a>,
     check: Option<ETag>,
     preconditions: Preconditions<'a>,
     per_user: bool,
@@ -939,28 +1028,40 @@ fn all_tags(policy: &Policy, tags: Vec<String>) -> Vec<Arc<str>> {
     all
 }
 
-/// One `debug` event per request: its outcome (`hit`, `miss`,
-/// `not_modified` from a `check`, or `bypass` with the reason: `method`,
-/// `credentials`, `key_size`), the route and the request's readable parts.
-/// Never header values, the query (it may carry tokens) or the key's bytes;
-/// fields are only computed when the event is enabled.
-fn outcome(
-    policy: &Policy,
-    request: &RequestHead<'_>,
-    outcome: &'static str,
-    reason: Option<&'static str>,
-    status: http::StatusCode,
-) {
-    tracing::debug!(
-        outcome,
-        reason,
-        route = policy.name(),
-        method = %request.method,
-        authority = request.authority(),
-        path = request.uri.path(),
-        status = status.as_u16(),
-        "cache"
-    );
+impl Cache {
+    /// The one place a request's outcome is recorded: its route's counters
+    /// (and `metrics` series) and one `debug` event with the outcome (`hit`,
+    /// `miss`, `not_modified` from a `check`, or `bypass` with the reason:
+    /// `method`, `credentials`, `key_size`), the route and the request's
+    /// readable parts. Never header values, the query (it may carry tokens)
+    /// or the key's bytes; fields are only computed when the event is
+    /// enabled.
+    fn outcome(
+        &self,
+        route: &RouteCounters,
+        policy: &Policy,
+        request: &RequestHead<'_>,
+        answer: Answer,
+        status: http::StatusCode,
+    ) {
+        route.answered(answer, status);
+        #[cfg(feature = "metrics")]
+        if answer == Answer::Miss {
+            // A fill may have stored, evicted or found entries expired.
+            self.inner.series.held(&self.inner.memory);
+        }
+        let (outcome, reason) = answer.describe();
+        tracing::debug!(
+            outcome,
+            reason,
+            route = policy.name(),
+            method = %request.method,
+            authority = request.authority(),
+            path = request.uri.path(),
+            status = status.as_u16(),
+            "cache"
+        );
+    }
 }
 
 /// A registered put whose future may be dropped before it returns: then

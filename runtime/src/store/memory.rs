@@ -56,13 +56,20 @@ struct Resident {
     stale_for: u64,
     weight: u64,
     counters: Arc<Counters>,
+    /// The entry's compressed variants, made on demand; their bytes count
+    /// in `counters.bytes` while the entry is resident (not in its weight,
+    /// which is fixed when it enters).
+    #[cfg(feature = "compression-core")]
+    variants: crate::compression::variants::Variants,
 }
 
 impl Drop for Resident {
     fn drop(&mut self) {
-        self.counters
-            .bytes
-            .fetch_sub(self.weight, Ordering::Relaxed);
+        #[cfg(feature = "compression-core")]
+        let weight = self.weight + self.variants.bytes();
+        #[cfg(not(feature = "compression-core"))]
+        let weight = self.weight;
+        self.counters.bytes.fetch_sub(weight, Ordering::Relaxed);
     }
 }
 
@@ -77,6 +84,13 @@ impl EntryRef {
     /// The entry's `Last-Modified` header value, if it has one.
     pub fn last_modified_value(&self) -> Option<HeaderValue> {
         self.0.last_modified.as_deref().cloned()
+    }
+
+    /// The entry's compressed variants, and the byte count of the store
+    /// that holds it, which the variants made add to.
+    #[cfg(feature = "compression-core")]
+    pub(crate) fn variants(&self) -> (&crate::compression::variants::Variants, &AtomicU64) {
+        (&self.0.variants, &self.0.counters.bytes)
     }
 }
 
@@ -296,6 +310,8 @@ impl MemoryStore {
             stale_for,
             weight,
             counters: self.counters.clone(),
+            #[cfg(feature = "compression-core")]
+            variants: Default::default(),
         });
         let handle = EntryRef(slot.clone());
         let mut evicted = Vec::new();
@@ -333,10 +349,22 @@ impl MemoryStore {
 
     /// Removes the entry under `key` unless its ETag equals `keep`.
     pub fn remove(&self, key: &[u8], keep: Option<&ETag>) -> Removed {
+        self.remove_each(key, keep, |_, _| {})
+    }
+
+    /// [`remove`](Self::remove), telling `each` the key of an entry found
+    /// and whether it was kept.
+    pub(crate) fn remove_each(
+        &self,
+        key: &[u8],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let mut result = Removed::default();
         let removed = self.remove_slot(key, |slot| {
             let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
             result.skipped += u64::from(kept);
+            each(key, kept);
             !kept
         });
         result.removed = u64::from(removed.is_some());
@@ -345,6 +373,17 @@ impl MemoryStore {
 
     /// Removes every entry carrying one of `tags`, unless its ETag equals `keep`.
     pub fn remove_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
+        self.remove_tags_each(tags, keep, |_, _| {})
+    }
+
+    /// [`remove_tags`](Self::remove_tags), telling `each` the key of every
+    /// entry found and whether it was kept.
+    pub(crate) fn remove_tags_each(
+        &self,
+        tags: &[&str],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let members: Vec<(SlotKey, u64)> = {
             let index = self.index.lock();
             tags.iter()
@@ -357,7 +396,10 @@ impl MemoryStore {
         for (key, id) in members {
             let removed = self.slots.remove_if(&key, |slot| {
                 let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
-                result.skipped += u64::from(slot.id == id && kept);
+                if slot.id == id {
+                    result.skipped += u64::from(kept);
+                    each(&key[..], kept);
+                }
                 slot.id == id && !kept
             });
             if let Some(pair) = removed {
@@ -379,9 +421,20 @@ impl MemoryStore {
     /// to be served stale while it is refreshed, and kept as it is if the
     /// refresh finds the same ETag. `removed` counts it.
     pub fn soften(&self, key: &[u8], keep: Option<&ETag>) -> Removed {
+        self.soften_each(key, keep, |_, _| {})
+    }
+
+    /// [`soften`](Self::soften), telling `each` the key of an entry found
+    /// and whether it was kept.
+    pub(crate) fn soften_each(
+        &self,
+        key: &[u8],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let mut result = Removed::default();
         if let Some(slot) = self.slots.get(key) {
-            self.soften_slot(&slot, keep, &mut result);
+            self.soften_slot(key, &slot, keep, &mut result, &mut each);
         }
         result
     }
@@ -389,6 +442,17 @@ impl MemoryStore {
     /// Marks every entry carrying one of `tags` stale, unless its ETag
     /// equals `keep` (see [`soften`](Self::soften)).
     pub fn soften_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
+        self.soften_tags_each(tags, keep, |_, _| {})
+    }
+
+    /// [`soften_tags`](Self::soften_tags), telling `each` the key of every
+    /// entry found and whether it was kept.
+    pub(crate) fn soften_tags_each(
+        &self,
+        tags: &[&str],
+        keep: Option<&ETag>,
+        mut each: impl FnMut(&[u8], bool),
+    ) -> Removed {
         let members: Vec<(SlotKey, u64)> = {
             let index = self.index.lock();
             tags.iter()
@@ -399,14 +463,23 @@ impl MemoryStore {
         let mut result = Removed::default();
         for (key, id) in members {
             if let Some(slot) = self.slots.peek(&key).filter(|slot| slot.id == id) {
-                self.soften_slot(&slot, keep, &mut result);
+                self.soften_slot(&key, &slot, keep, &mut result, &mut each);
             }
         }
         result
     }
 
-    fn soften_slot(&self, slot: &Slot, keep: Option<&ETag>, result: &mut Removed) {
-        if keep.is_some_and(|k| k.weak_eq(&slot.entry.etag)) {
+    fn soften_slot(
+        &self,
+        key: &[u8],
+        slot: &Slot,
+        keep: Option<&ETag>,
+        result: &mut Removed,
+        each: &mut impl FnMut(&[u8], bool),
+    ) {
+        let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
+        each(key, kept);
+        if kept {
             result.skipped += 1;
             return;
         }
