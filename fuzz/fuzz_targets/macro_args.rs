@@ -1,5 +1,6 @@
 //! Arbitrary input through the attributes' parse, check and expand entry
-//! points (`#[cached_etag]`, `#[invalidates]`) and `#[derive(Resource)]`: a
+//! points (`#[cached_etag]`, `#[invalidates]`) and `#[derive(Resource)]`
+//! (the item, and a struct with the arguments in `#[resource(...)]`): a
 //! mistake must come back as a compile error, never a panic. Two shapes of
 //! input: raw text lexed into token streams (anything the compiler could
 //! hand the macro), and attribute-like arguments over a generated function,
@@ -26,16 +27,20 @@ mod macros {
     pub(crate) mod args;
     pub(crate) mod derive;
     pub(crate) mod duration;
+    pub(crate) mod errors;
     pub(crate) mod expand;
     pub(crate) mod flag;
     pub(crate) mod handler;
     pub(crate) mod invalidates;
     pub(crate) mod model;
+    pub(crate) mod nested;
     pub(crate) mod template;
 }
 
 #[allow(unused_imports)]
-use macros::{args, derive, duration, expand, flag, handler, invalidates, model, template};
+use macros::{
+    args, derive, duration, errors, expand, flag, handler, invalidates, model, nested, template,
+};
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Unstructured::new(data);
@@ -62,6 +67,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = derive::resource(item);
+    // The same arguments in `#[resource(...)]`, on the struct and a field.
+    let _ = derive::resource(quote::quote! {
+        #[resource(#args)]
+        struct Resource {
+            #[resource(#args)]
+            id: u64,
+        }
+    });
 });
 
 /// Text lexed into the attribute's arguments and item: everything before
@@ -89,6 +102,11 @@ fn attribute_like(input: &mut Unstructured<'_>) -> Option<(TokenStream, TokenStr
 
 const NAMES: &[&str] = &[
     "ttl",
+    "stale_while_revalidate",
+    "stale_if_error",
+    "advertise_stale",
+    "id",
+    "updated_at",
     "etag",
     "strong",
     "tags",

@@ -1,24 +1,22 @@
-//! The attribute's arguments as written, parsed by darling: each value keeps
-//! its span so that later checks can point at it. Only the shape of each value
-//! is checked here (a duration, a style, a list of strings); what the values
-//! mean together is checked in [`crate::model`].
+//! The attribute's arguments as written, read over plain syn (see
+//! [`crate::nested`]): each value keeps its span so that later checks can
+//! point at it. Only the shape of each value is checked here (a duration, a
+//! style, a list of strings); what the values mean together is checked in
+//! [`crate::model`].
 
-use std::collections::HashSet;
-use std::slice;
 use std::time::Duration;
 
-use darling::ast::NestedMeta;
-use darling::error::Accumulator;
-use darling::util::SpannedValue;
-use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{Expr, Lit, LitStr, Meta, Token};
 
+use crate::errors::Errors;
 use crate::flag::Flag;
+use crate::nested::{self, FromMeta, Seen, SpannedValue};
 
 /// `#[cached_etag(...)]`: every argument is optional.
-#[derive(Debug, Default, FromMeta)]
+#[derive(Default)]
 pub(crate) struct Args {
     /// How long the server keeps a response.
     pub ttl: Option<SpannedValue<DurationArg>>,
@@ -55,46 +53,76 @@ pub(crate) struct Args {
     /// The cache to use instead of the one in the request's extensions.
     pub cache: Option<UserExpr>,
     /// The path of the `cached-etag` crate, for re-exporters.
-    #[darling(rename = "crate")]
     pub krate: Option<CratePath>,
 }
+
+/// The arguments' names, as written.
+const NAMES: [&str; 18] = [
+    "ttl",
+    "stale_while_revalidate",
+    "stale_if_error",
+    "advertise_stale",
+    "etag",
+    "strong",
+    "tags",
+    "vary",
+    "shared",
+    "check",
+    "cache_control",
+    "max_age",
+    "public",
+    "no_cache",
+    "immutable",
+    "surrogate_keys",
+    "cache",
+    "crate",
+];
 
 impl Args {
     /// Parses the tokens between the attribute's parentheses, pushing every
     /// mistake to `errors`. The arguments returned are the ones written
-    /// correctly, so that [`crate::model`] still checks them: one bad argument
-    /// must not hide the mistakes in the others (serde_derive's attribute
-    /// parser keeps going the same way).
-    pub(crate) fn parse(tokens: TokenStream, errors: &mut Accumulator) -> Args {
-        let Some(items) = errors.handle(NestedMeta::parse_meta_list(tokens).map_err(Error::from))
-        else {
-            return Args::default();
+    /// correctly (the first correct one of a repeated name), so that
+    /// [`crate::model`] still checks them: one bad argument must not hide the
+    /// mistakes in the others (serde_derive's attribute parser keeps going
+    /// the same way). A mistake in the list's syntax is the only one
+    /// reported for the arguments.
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+        let mut args = Args::default();
+        let Some(items) = errors.handle(nested::parse_list(tokens)) else {
+            return args;
         };
-        match Args::from_list(&items) {
-            Ok(args) => args,
-            Err(err) => {
-                errors.push(err);
-                Args::correct_ones(&items)
+        let mut seen = Seen::default();
+        for item in &items {
+            let Some(path) = item.path() else {
+                errors.push(nested::unexpected_format("literal", item.span()));
+                continue;
+            };
+            let name = nested::path_to_string(path);
+            match name.as_str() {
+                "ttl" => seen.fill(&mut args.ttl, &name, item, errors),
+                "stale_while_revalidate" => {
+                    seen.fill(&mut args.stale_while_revalidate, &name, item, errors)
+                }
+                "stale_if_error" => seen.fill(&mut args.stale_if_error, &name, item, errors),
+                "advertise_stale" => seen.fill(&mut args.advertise_stale, &name, item, errors),
+                "etag" => seen.fill(&mut args.etag, &name, item, errors),
+                "strong" => seen.fill(&mut args.strong, &name, item, errors),
+                "tags" => seen.fill(&mut args.tags, &name, item, errors),
+                "vary" => seen.fill(&mut args.vary, &name, item, errors),
+                "shared" => seen.fill(&mut args.shared, &name, item, errors),
+                "check" => seen.fill(&mut args.check, &name, item, errors),
+                "cache_control" => seen.fill(&mut args.cache_control, &name, item, errors),
+                "max_age" => seen.fill(&mut args.max_age, &name, item, errors),
+                "public" => seen.fill(&mut args.public, &name, item, errors),
+                "no_cache" => seen.fill(&mut args.no_cache, &name, item, errors),
+                "immutable" => seen.fill(&mut args.immutable, &name, item, errors),
+                "surrogate_keys" => seen.fill(&mut args.surrogate_keys, &name, item, errors),
+                "cache" => seen.fill(&mut args.cache, &name, item, errors),
+                "crate" => seen.fill(&mut args.krate, &name, item, errors),
+                _ => errors.push(nested::unknown_field(item, &name, &NAMES)),
             }
         }
-    }
-
-    /// The arguments among `items` that parse on their own, each the first
-    /// time it is written (the one darling keeps for a duplicate).
-    fn correct_ones(items: &[NestedMeta]) -> Args {
-        let mut seen = HashSet::new();
-        let correct: Vec<NestedMeta> = items
-            .iter()
-            .filter(|item| Args::from_list(slice::from_ref(*item)).is_ok())
-            .filter(|item| match item {
-                NestedMeta::Meta(meta) => seen.insert(darling::util::path_to_string(meta.path())),
-                // A literal or an unparsable value is never correct here.
-                _ => false,
-            })
-            .cloned()
-            .collect();
-        // Distinct arguments that each parse also parse together.
-        Args::from_list(&correct).unwrap_or_default()
+        args
     }
 }
 
@@ -103,37 +131,39 @@ impl Args {
 pub(crate) struct DurationArg(pub Duration);
 
 impl FromMeta for DurationArg {
-    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+    fn from_expr(expr: &Expr) -> syn::Result<Self> {
         let expected = || {
-            Error::custom(
+            syn::Error::new(
+                expr.span(),
                 "expected a number of seconds or a duration string, as in `300` or `\"5m\"`",
             )
-            .with_span(expr)
         };
         match expr {
             Expr::Lit(lit) => match &lit.lit {
                 // syn reads `-5` after `=` as one literal.
                 Lit::Int(int) if int.base10_digits().starts_with('-') => {
-                    Err(Error::custom("a duration cannot be negative").with_span(int))
+                    Err(syn::Error::new(int.span(), "a duration cannot be negative"))
                 }
                 // `300ms` lexes as the integer 300 with a suffix: not seconds.
-                Lit::Int(int) if !int.suffix().is_empty() => Err(Error::custom(format!(
-                    "a duration with a unit is written as a string: \"{int}\""
-                ))
-                .with_span(int)),
+                Lit::Int(int) if !int.suffix().is_empty() => Err(syn::Error::new(
+                    int.span(),
+                    format!("a duration with a unit is written as a string: \"{int}\""),
+                )),
                 Lit::Int(int) => int
                     .base10_parse::<u64>()
-                    .map(|secs| DurationArg(Duration::from_secs(secs)))
-                    .map_err(|err| Error::from(err).with_span(int)),
+                    .map(|secs| DurationArg(Duration::from_secs(secs))),
                 Lit::Str(text) => crate::duration::parse(&text.value())
                     .map(DurationArg)
-                    .map_err(|msg| Error::custom(msg).with_span(text)),
+                    .map_err(|msg| syn::Error::new(text.span(), msg)),
                 _ => Err(expected()),
             },
             Expr::Unary(syn::ExprUnary {
                 op: syn::UnOp::Neg(_),
                 ..
-            }) => Err(Error::custom("a duration cannot be negative").with_span(expr)),
+            }) => Err(syn::Error::new(
+                expr.span(),
+                "a duration cannot be negative",
+            )),
             Expr::Group(group) => Self::from_expr(&group.expr),
             _ => Err(expected()),
         }
@@ -144,7 +174,7 @@ impl FromMeta for DurationArg {
 pub(crate) const STYLE_NAMES: [&str; 4] = ["hash", "timestamp", "composite", "collection"];
 
 /// `etag = "..."` or `etag = path::to::fn`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub(crate) enum Style {
     /// SHA-256 of the body.
     Hash,
@@ -159,7 +189,7 @@ pub(crate) enum Style {
 }
 
 impl FromMeta for Style {
-    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+    fn from_expr(expr: &Expr) -> syn::Result<Self> {
         match expr {
             Expr::Lit(syn::ExprLit {
                 lit: Lit::Str(name),
@@ -167,17 +197,17 @@ impl FromMeta for Style {
             }) => Style::from_name(name),
             Expr::Path(path) if path.qself.is_none() => Ok(Style::Custom(path.path.clone())),
             Expr::Group(group) => Self::from_expr(&group.expr),
-            _ => Err(Error::custom(
+            _ => Err(syn::Error::new(
+                expr.span(),
                 "expected an ETag style (\"hash\", \"timestamp\", \"composite\", \"collection\") \
                  or the path of a `fn(&T) -> ETag`",
-            )
-            .with_span(expr)),
+            )),
         }
     }
 }
 
 impl Style {
-    fn from_name(name: &LitStr) -> darling::Result<Style> {
+    fn from_name(name: &LitStr) -> syn::Result<Style> {
         let value = name.value();
         match value.as_str() {
             "hash" => Ok(Style::Hash),
@@ -194,14 +224,14 @@ impl Style {
                          \"composite\", \"collection\" or the path of a `fn(&T) -> ETag`"
                     ),
                 };
-                Err(Error::custom(message).with_span(name))
+                Err(syn::Error::new(name.span(), message))
             }
         }
     }
 }
 
 /// The closest of `candidates` to `value`, if close enough to suggest (the
-/// same measure and threshold darling uses for unknown arguments).
+/// same measure and threshold as for unknown arguments).
 pub(crate) fn did_you_mean<'a>(value: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
@@ -212,24 +242,22 @@ pub(crate) fn did_you_mean<'a>(value: &str, candidates: &[&'a str]) -> Option<&'
 }
 
 /// A non-empty list of string literals: `tags("a", "b")`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Strings(pub Vec<LitStr>);
 
 impl FromMeta for Strings {
-    fn from_meta(item: &Meta) -> darling::Result<Self> {
-        let name = darling::util::path_to_string(item.path());
+    fn from_meta(item: &Meta) -> syn::Result<Self> {
+        let name = nested::path_to_string(item.path());
         let expected = || {
-            Error::custom(format!(
-                "expected a list of string literals, as in `{name}(\"a\", \"b\")`"
-            ))
-            .with_span(item)
+            syn::Error::new(
+                item.span(),
+                format!("expected a list of string literals, as in `{name}(\"a\", \"b\")`"),
+            )
         };
         let Meta::List(list) = item else {
             return Err(expected());
         };
-        let strings = list
-            .parse_args_with(Punctuated::<LitStr, Token![,]>::parse_terminated)
-            .map_err(Error::from)?;
+        let strings = list.parse_args_with(Punctuated::<LitStr, Token![,]>::parse_terminated)?;
         if strings.is_empty() {
             return Err(expected());
         }
@@ -238,18 +266,18 @@ impl FromMeta for Strings {
 }
 
 /// An expression over the handler's arguments, kept exactly as written.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct UserExpr(pub Expr);
 
 impl FromMeta for UserExpr {
-    fn from_expr(expr: &Expr) -> darling::Result<Self> {
+    fn from_expr(expr: &Expr) -> syn::Result<Self> {
         match expr {
             Expr::Lit(syn::ExprLit {
                 lit: Lit::Str(_), ..
-            }) => Err(Error::custom(
+            }) => Err(syn::Error::new(
+                expr.span(),
                 "expected an expression, found a string: write the expression without quotes",
-            )
-            .with_span(expr)),
+            )),
             Expr::Group(group) => Self::from_expr(&group.expr),
             _ => Ok(UserExpr(expr.clone())),
         }
@@ -259,7 +287,7 @@ impl FromMeta for UserExpr {
 /// `crate = path`: where the `cached-etag` crate is. The expansion writes
 /// it in a `use` item (`use <path>::__private as …;`) and in types, so it
 /// must be a path a `use` can name: no generic arguments, no `Self`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct CratePath(pub syn::Path);
 
 impl CratePath {
@@ -270,15 +298,15 @@ impl CratePath {
 }
 
 impl FromMeta for CratePath {
-    fn from_meta(meta: &Meta) -> darling::Result<Self> {
+    fn from_meta(meta: &Meta) -> syn::Result<Self> {
         let path = syn::Path::from_meta(meta)?;
         let private = quote::quote!(use #path::__private as private;);
         if syn::parse2::<syn::ItemUse>(private).is_err() {
-            return Err(Error::custom(
+            return Err(syn::Error::new(
+                path.span(),
                 "`crate` is the path of the `cached-etag` crate, such as \
                  `::my_crate::cached_etag`: a module path without generic arguments",
-            )
-            .with_span(&path));
+            ));
         }
         Ok(CratePath(path))
     }
@@ -289,15 +317,25 @@ mod tests {
     use super::*;
     use quote::quote;
 
-    fn parse(tokens: TokenStream) -> darling::Result<Args> {
-        let mut errors = Error::accumulator();
+    fn parse(tokens: TokenStream) -> syn::Result<Args> {
+        let mut errors = Errors::new();
         let args = Args::parse(tokens, &mut errors);
-        errors.finish_with(args)
+        errors.finish().map(|()| args)
     }
 
-    /// The error as rustc shows it (darling's `Display` adds " at <field>").
+    /// The arguments kept beside the errors.
+    fn parse_with_errors(tokens: TokenStream) -> Args {
+        let mut errors = Errors::new();
+        let args = Args::parse(tokens, &mut errors);
+        assert!(errors.finish().is_err());
+        args
+    }
+
+    /// Every error, one a line, as rustc shows them.
     fn message(tokens: TokenStream) -> String {
-        let errors: Vec<String> = syn::Error::from(parse(tokens).unwrap_err())
+        let errors: Vec<String> = parse(tokens)
+            .err()
+            .expect("an error")
             .into_iter()
             .map(|err| err.to_string())
             .collect();
@@ -350,7 +388,7 @@ mod tests {
             DurationArg(Duration::from_secs(600))
         );
         assert!(args.advertise_stale.is_present());
-        assert_eq!(**args.etag.as_ref().unwrap(), Style::Composite);
+        assert!(matches!(**args.etag.as_ref().unwrap(), Style::Composite));
         assert!(args.strong.is_present() && args.shared.is_present());
         let tags: Vec<String> = args.tags.unwrap().0.iter().map(LitStr::value).collect();
         assert_eq!(tags, ["images", "image:{id}"]);
@@ -479,9 +517,12 @@ mod tests {
     #[test]
     fn etag_takes_a_style_name_or_a_path() {
         let etag = |tokens| parse(tokens).unwrap().etag.unwrap().into_inner();
-        assert_eq!(etag(quote!(etag = "hash")), Style::Hash);
-        assert_eq!(etag(quote!(etag = "timestamp")), Style::Timestamp);
-        assert_eq!(etag(quote!(etag = "collection")), Style::Collection);
+        assert!(matches!(etag(quote!(etag = "hash")), Style::Hash));
+        assert!(matches!(etag(quote!(etag = "timestamp")), Style::Timestamp));
+        assert!(matches!(
+            etag(quote!(etag = "collection")),
+            Style::Collection
+        ));
         let Style::Custom(path) = etag(quote!(etag = crate::etags::of_image)) else {
             panic!("expected a custom style");
         };
@@ -560,22 +601,52 @@ mod tests {
 
     #[test]
     fn errors_are_accumulated() {
-        let err = parse(quote!(ttl = true, etag = "hsh", tll = 5)).unwrap_err();
-        assert_eq!(err.len(), 3, "{err}");
+        let err = parse(quote!(ttl = true, etag = "hsh", tll = 5))
+            .err()
+            .expect("an error");
+        assert_eq!(err.into_iter().count(), 3);
         assert_eq!(message(quote!(ttl = true, etag = "hsh")).lines().count(), 2);
     }
 
     #[test]
     fn the_correct_arguments_are_kept_beside_the_errors() {
-        let mut errors = Error::accumulator();
+        let mut errors = Errors::new();
         let args = Args::parse(
             quote!(ttl = 0, etag = "bogus", tll = 5, ttl = 6, strong),
             &mut errors,
         );
-        assert_eq!(errors.finish().unwrap_err().len(), 3);
+        assert_eq!(errors.finish().unwrap_err().into_iter().count(), 3);
         assert_eq!(**args.ttl.as_ref().unwrap(), DurationArg(Duration::ZERO));
         assert!(args.etag.is_none());
         assert!(args.strong.is_present());
+    }
+
+    #[test]
+    fn a_literal_or_a_value_that_is_not_an_expression_is_one_mistake_among_others() {
+        assert_eq!(
+            message(quote!("images", ttl = , etag = "hsh", crate = pub(crate))),
+            [
+                "Unexpected meta-item format `literal`",
+                "expected an expression",
+                "unknown ETag style \"hsh\": did you mean \"hash\"?",
+                "expected an expression",
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn a_repeated_argument_keeps_its_first_correct_value() {
+        let args = parse_with_errors(quote!(ttl = true, ttl = 5, ttl = 6));
+        assert_eq!(
+            **args.ttl.as_ref().unwrap(),
+            DurationArg(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_the_only_error() {
+        assert_eq!(message(quote!(ttl = 0, tll = 5 etag = "x")), "expected `,`");
     }
 
     #[test]

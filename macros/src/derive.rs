@@ -4,28 +4,25 @@
 //! marked `#[resource(id)]`); each only when such a field exists, and at
 //! least one must.
 
-use darling::{FromDeriveInput, FromField};
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, Member};
+use syn::{Attribute, Data, DeriveInput, Fields, Member, Meta};
 
 use crate::args::CratePath;
+use crate::errors::Errors;
 use crate::flag::Flag;
+use crate::nested::{self, Nested, Seen};
 
-#[derive(FromDeriveInput)]
-#[darling(attributes(resource), supports(struct_named, struct_tuple))]
+/// The struct, with what its `#[resource(...)]` attributes say.
 struct Input {
     ident: syn::Ident,
     generics: syn::Generics,
-    data: darling::ast::Data<(), Field>,
+    fields: Vec<Field>,
     /// The path of the `cached-etag` crate, for re-exporters.
-    #[darling(rename = "crate")]
     krate: Option<CratePath>,
 }
 
-#[derive(FromField)]
-#[darling(attributes(resource))]
 struct Field {
     ident: Option<syn::Ident>,
     ty: syn::Type,
@@ -43,33 +40,147 @@ struct Role {
 
 /// Expands the derive; errors (all of them) as `compile_error!`s.
 pub(crate) fn resource(input: TokenStream) -> TokenStream {
-    match syn::parse2::<DeriveInput>(input)
-        .map_err(darling::Error::from)
-        .and_then(|input| expand(&input))
-    {
-        Ok(tokens) => tokens,
-        Err(errors) => errors.write_errors(),
+    let mut errors = Errors::new();
+    let output = errors.handle(syn::parse2::<DeriveInput>(input).and_then(|input| expand(&input)));
+    match errors.finish() {
+        Ok(()) => output.unwrap_or_default(),
+        Err(errors) => errors.into_compile_error(),
     }
 }
 
-fn expand(input: &DeriveInput) -> darling::Result<TokenStream> {
-    let input = Input::from_derive_input(input)?;
-    let fields = input
-        .data
-        .as_ref()
-        .take_struct()
-        .expect("darling accepts only structs here");
-    let mut errors = darling::Error::accumulator();
-    let updated_at = role(&fields.fields, "updated_at", |f| f.updated_at, &mut errors);
-    let id = role(&fields.fields, "id", |f| f.id, &mut errors);
-    if updated_at.is_none() && id.is_none() {
-        errors.push(
-            darling::Error::custom(
-                "`Resource` needs a field named `updated_at` or `id`, or one marked \
-                 `#[resource(updated_at)]` or `#[resource(id)]`",
-            )
-            .with_span(&input.ident),
+impl Input {
+    /// Reads the struct and every `#[resource(...)]` on it and its fields;
+    /// every mistake in them is reported, at once.
+    fn read(input: &DeriveInput) -> syn::Result<Input> {
+        let mut errors = Errors::new();
+        let mut krate = None;
+        read_attrs(
+            &input.attrs,
+            &mut errors,
+            |name, item, seen, errors| match name {
+                "crate" => seen.fill(&mut krate, name, item, errors),
+                _ => errors.push(nested::unknown_field(item, name, &["crate"])),
+            },
         );
+        let expected = "named fields or unnamed fields";
+        let fields = match &input.data {
+            Data::Struct(data) if matches!(data.fields, Fields::Unit) => {
+                errors.push(unsupported_shape("no fields", expected));
+                Vec::new()
+            }
+            Data::Struct(data) => data
+                .fields
+                .iter()
+                .map(|field| Field::read(field, &mut errors))
+                .collect(),
+            Data::Enum(_) => {
+                errors.push(unsupported_shape(
+                    "enum",
+                    &format!("struct with {expected}"),
+                ));
+                Vec::new()
+            }
+            Data::Union(_) => {
+                errors.push(unsupported_shape(
+                    "union",
+                    &format!("struct with {expected}"),
+                ));
+                Vec::new()
+            }
+        };
+        errors.finish()?;
+        Ok(Input {
+            ident: input.ident.clone(),
+            generics: input.generics.clone(),
+            fields,
+            krate,
+        })
+    }
+}
+
+impl Field {
+    fn read(field: &syn::Field, errors: &mut Errors) -> Field {
+        let (mut updated_at, mut id) = (Flag::default(), Flag::default());
+        read_attrs(
+            &field.attrs,
+            errors,
+            |name, item, seen, errors| match name {
+                "updated_at" => seen.fill(&mut updated_at, name, item, errors),
+                "id" => seen.fill(&mut id, name, item, errors),
+                _ => errors.push(nested::unknown_field(item, name, &["updated_at", "id"])),
+            },
+        );
+        Field {
+            ident: field.ident.clone(),
+            ty: field.ty.clone(),
+            updated_at,
+            id,
+        }
+    }
+}
+
+/// Hands each argument of every `#[resource(...)]` among `attrs` to `read`,
+/// with its name; one name written twice, in one attribute or two, is a
+/// duplicate.
+fn read_attrs(
+    attrs: &[Attribute],
+    errors: &mut Errors,
+    mut read: impl FnMut(&str, &Nested, &mut Seen, &mut Errors),
+) {
+    let mut seen = Seen::default();
+    for attr in attrs {
+        if nested::path_to_string(attr.path()) != "resource" {
+            continue;
+        }
+        let tokens = match &attr.meta {
+            Meta::List(list) => list.tokens.clone(),
+            // `#[resource]`: nothing to read.
+            Meta::Path(_) => continue,
+            Meta::NameValue(name_value) => {
+                let colon = if name_value.path.leading_colon.is_some() {
+                    "::"
+                } else {
+                    ""
+                };
+                let path = nested::path_to_string(&name_value.path);
+                errors.push(syn::Error::new(
+                    name_value.span(),
+                    format!("Name-value arguments are not supported. Use #[{colon}{path}(...)]"),
+                ));
+                continue;
+            }
+        };
+        let Some(items) = errors.handle(nested::parse_list(tokens)) else {
+            continue;
+        };
+        for item in &items {
+            match item.path() {
+                Some(path) => read(&nested::path_to_string(path), item, &mut seen, errors),
+                None => errors.push(nested::unexpected_format("literal", item.span())),
+            }
+        }
+    }
+}
+
+/// A type the derive does not take, reported at the derive itself.
+fn unsupported_shape(shape: &str, expected: &str) -> syn::Error {
+    syn::Error::new(
+        Span::call_site(),
+        format!("Unsupported shape `{shape}`. Expected {expected}."),
+    )
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let input = Input::read(input)?;
+    let mut errors = Errors::new();
+    let updated_at = role(&input.fields, "updated_at", |f| f.updated_at, &mut errors);
+    let id = role(&input.fields, "id", |f| f.id, &mut errors);
+    if updated_at.is_none() && id.is_none() {
+        errors.push(syn::Error::new(
+            input.ident.span(),
+            "`Resource` needs a field named `updated_at` or `id`, or one marked \
+             `#[resource(updated_at)]` or `#[resource(id)]`",
+        ));
     }
     errors.finish()?;
 
@@ -104,10 +215,10 @@ fn expand(input: &DeriveInput) -> darling::Result<TokenStream> {
 /// The field marked for `name`, else the field called `name`. Two marked
 /// fields are an error at the second.
 fn role(
-    fields: &[&Field],
+    fields: &[Field],
     name: &str,
     marked: impl Fn(&Field) -> Flag,
-    errors: &mut darling::error::Accumulator,
+    errors: &mut Errors,
 ) -> Option<Role> {
     let member = |index: usize, field: &Field| {
         field
@@ -122,10 +233,10 @@ fn role(
             continue;
         }
         if found.is_some() {
-            errors.push(
-                darling::Error::custom(format!("only one field can be `#[resource({name})]`"))
-                    .with_span(&flag.span()),
-            );
+            errors.push(syn::Error::new(
+                flag.span(),
+                format!("only one field can be `#[resource({name})]`"),
+            ));
             continue;
         }
         found = Some(Role {
@@ -252,5 +363,65 @@ mod tests {
             }
         ));
         assert!(out.contains("Did you mean `id`?"), "{out}");
+    }
+
+    /// The messages of `out`'s `compile_error!`s, in order.
+    fn messages(out: &str) -> Vec<String> {
+        out.split("compile_error ! {")
+            .skip(1)
+            .map(|rest| rest.split('"').nth(1).unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_attribute_mistake_is_reported_together() {
+        let out = derive(quote! {
+            #[resource(crate = 5, "x")]
+            struct S {
+                #[resource(idd)]
+                a: u8,
+                #[resource(id)]
+                #[resource(id, updated_at = true)]
+                b: u8,
+                #[resource = "id"]
+                c: u8,
+            }
+        });
+        assert_eq!(
+            messages(&out),
+            [
+                "Unexpected type `int`",
+                "Unexpected meta-item format `literal`",
+                "Unknown field: `idd`. Did you mean `id`?",
+                "Duplicate field `id`",
+                "Unexpected type `bool`",
+                "Name-value arguments are not supported. Use #[resource(...)]",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_structs_with_fields() {
+        let shape = |input| messages(&derive(input));
+        assert_eq!(
+            shape(quote!(
+                enum E {
+                    A,
+                }
+            )),
+            ["Unsupported shape `enum`. Expected struct with named fields or unnamed fields."]
+        );
+        assert_eq!(
+            shape(quote!(
+                struct Unit;
+            )),
+            ["Unsupported shape `no fields`. Expected named fields or unnamed fields."]
+        );
+        assert!(
+            derive(quote!(
+                struct Id(#[resource(id)] u64);
+            ))
+            .contains("Identified")
+        );
     }
 }

@@ -1,50 +1,56 @@
 //! A flag argument (`strong`, `#[resource(id)]`): present when written
-//! alone, absent when not written, an error with any value.
-//!
-//! darling's own `Flag` (0.24) panics on a flag written with empty
-//! parentheses (`strong()`): it asks `()` for the error such a value should
-//! give, and `()` accepts an empty list. This one reports it instead, and
-//! leaves every other case to darling, so its messages stay the same.
+//! alone, absent when not written, an error with any value or parentheses.
 
-use darling::{Error, FromMeta, Result};
 use proc_macro2::Span;
 use syn::Meta;
+use syn::spanned::Spanned;
+
+use crate::nested::{FromMeta, Slot, unexpected_type};
 
 /// Whether a flag was written, and where.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Flag(darling::util::Flag);
+pub(crate) struct Flag(Option<Span>);
 
 impl Flag {
     /// Whether the flag was written.
     pub(crate) fn is_present(&self) -> bool {
-        self.0.is_present()
+        self.0.is_some()
     }
 
     /// Where the flag was written, or the call site if it was not.
     pub(crate) fn span(&self) -> Span {
-        self.0.span()
+        self.0.unwrap_or_else(Span::call_site)
     }
 }
 
 impl FromMeta for Flag {
-    fn from_none() -> Option<Self> {
-        Some(Flag::default())
-    }
-
-    fn from_meta(meta: &Meta) -> Result<Self> {
+    fn from_meta(meta: &Meta) -> syn::Result<Self> {
         match meta {
-            Meta::List(list) if list.tokens.is_empty() => {
+            Meta::Path(path) => Ok(Flag(Some(path.span()))),
+            Meta::List(list) => {
                 let name = list
                     .path
                     .get_ident()
                     .map_or_else(String::new, |name| name.to_string());
-                Err(Error::custom(format!(
-                    "`{name}` is a flag and takes no parentheses: write `{name}` alone"
+                Err(syn::Error::new(
+                    meta.span(),
+                    format!("`{name}` is a flag and takes no parentheses: write `{name}` alone"),
                 ))
-                .with_span(meta))
             }
-            _ => darling::util::Flag::from_meta(meta).map(Flag),
+            Meta::NameValue(name_value) => Err(unexpected_type(&name_value.value)),
         }
+    }
+}
+
+impl Slot for Flag {
+    type Value = Flag;
+
+    fn is_filled(&self) -> bool {
+        self.is_present()
+    }
+
+    fn fill(&mut self, value: Flag) {
+        *self = value;
     }
 }
 
@@ -95,9 +101,9 @@ mod tests {
         );
     }
 
-    /// What darling's flag already reported stays as it was.
+    /// A value is an error of its own: its type is not a flag's.
     #[test]
-    fn a_flag_with_a_value_keeps_darlings_error() {
+    fn a_flag_with_a_value_is_an_error() {
         let out = crate::expand::attribute(
             quote!(strong = true),
             quote!(
@@ -107,5 +113,23 @@ mod tests {
         .to_string();
         assert!(out.contains("compile_error"), "{out}");
         assert!(!out.contains("takes no parentheses"), "{out}");
+        assert!(out.contains("Unexpected type `bool`"), "{out}");
+    }
+
+    /// Anything in the parentheses: the same error, once.
+    #[test]
+    fn a_flag_with_arguments_in_parentheses_is_one_error() {
+        let out = crate::expand::attribute(
+            quote!(strong(a, b)),
+            quote!(
+                async fn handler() {}
+            ),
+        )
+        .to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(
+            out.contains("`strong` is a flag and takes no parentheses"),
+            "{out}"
+        );
     }
 }

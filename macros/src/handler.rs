@@ -5,11 +5,14 @@
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
+use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 
+use crate::errors::Errors;
+
 /// An `async fn` about to become a cached handler.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Handler {
     /// The function as written.
     pub item: ItemFn,
@@ -40,13 +43,13 @@ impl Handler {
     /// The signature's shape errors: no `async`, a receiver, generic
     /// parameters, `unsafe`, an ABI or a variadic argument. Each error is
     /// spanned at the offending token.
-    pub(crate) fn check(&self, errors: &mut darling::error::Accumulator) {
+    pub(crate) fn check(&self, errors: &mut Errors) {
         self.check_as("a cached handler", errors);
     }
 
     /// [`check`](Self::check), with the messages naming the handler as
     /// `role` ("a cached handler", "a write handler").
-    pub(crate) fn check_as(&self, role: &str, errors: &mut darling::error::Accumulator) {
+    pub(crate) fn check_as(&self, role: &str, errors: &mut Errors) {
         let sig = &self.item.sig;
         if sig.asyncness.is_none() {
             errors.push(error_at(
@@ -111,8 +114,8 @@ impl Handler {
 }
 
 /// An error spanned at all of `tokens` (on stable, rustc shows the start).
-fn error_at<T: ToTokens>(tokens: T, message: &str) -> darling::Error {
-    darling::Error::custom(message).with_span(&tokens.into_token_stream())
+fn error_at<T: ToTokens>(tokens: T, message: &str) -> syn::Error {
+    syn::Error::new(tokens.into_token_stream().span(), message)
 }
 
 fn not_a_function<T: ToTokens>(item: &T) -> syn::Error {
@@ -168,9 +171,12 @@ mod tests {
     }
 
     fn errors(tokens: TokenStream) -> Vec<String> {
-        let mut acc = darling::Error::accumulator();
-        handler(tokens).check(&mut acc);
-        acc.into_inner().iter().map(ToString::to_string).collect()
+        let mut errors = Errors::new();
+        handler(tokens).check(&mut errors);
+        match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| e.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -304,7 +310,8 @@ mod tests {
         let err = Handler::parse(quote!(
             struct S;
         ))
-        .unwrap_err();
+        .err()
+        .expect("an error");
         assert_eq!(
             err.to_string(),
             "#[cached_etag] goes on an `async fn` handler: this item is not a function"

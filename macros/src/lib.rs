@@ -5,17 +5,25 @@
 //! The attribute works in three stages: `args` and `handler` read the
 //! arguments and the function, `model` checks them together and reports
 //! every mistake at once, `expand` writes the code.
+//!
+//! The arguments are parsed over plain syn (its `Meta` types and parse
+//! streams, in `nested`), not darling, for compile cost: darling adds crates
+//! that build only for this one and turns on syn's `extra-traits` feature,
+//! which slows the build of the syn every proc-macro in a user's tree waits
+//! for.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod args;
 mod derive;
 mod duration;
+mod errors;
 mod expand;
 mod flag;
 mod handler;
 mod invalidates;
 mod model;
+mod nested;
 mod template;
 
 use proc_macro::TokenStream;

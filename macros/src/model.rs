@@ -5,19 +5,18 @@
 
 use std::time::Duration;
 
-use darling::Error;
-use darling::error::Accumulator;
-use darling::util::SpannedValue;
 use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
 use syn::{Expr, LitStr, Type};
 
 use crate::args::{self, Args, DurationArg, Strings, Style};
+use crate::errors::Errors;
 use crate::flag::Flag;
 use crate::handler::Handler;
+use crate::nested::SpannedValue;
 use crate::template::{self, Tag};
 
 /// Everything the expansion needs, checked.
-#[derive(Debug)]
 pub(crate) struct Model {
     /// The handler as written.
     pub handler: Handler,
@@ -38,7 +37,6 @@ pub(crate) struct Model {
 }
 
 /// The declared return type.
-#[derive(Debug)]
 pub(crate) enum Output {
     /// None: `()`.
     Unit,
@@ -50,7 +48,7 @@ pub(crate) enum Output {
 
 /// The arguments that build the handler's `Policy`, each one set only when
 /// the user wrote it (the runtime has the defaults).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Policy {
     pub ttl: Option<Duration>,
     /// Nonzero: a zero window is the runtime's default.
@@ -75,10 +73,10 @@ pub(crate) struct Policy {
 impl Model {
     /// Parses and checks the attribute's arguments and the item. On error,
     /// every error found, each spanned at the offending token.
-    pub(crate) fn parse(args: TokenStream, item: TokenStream) -> darling::Result<Model> {
-        let mut errors = Error::accumulator();
+    pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Model> {
+        let mut errors = Errors::new();
         let args = Args::parse(args, &mut errors);
-        let handler = errors.handle(Handler::parse(item).map_err(Error::from));
+        let handler = errors.handle(Handler::parse(item));
         if let Some(handler) = &handler {
             handler.check(&mut errors);
         }
@@ -87,20 +85,18 @@ impl Model {
         Ok(model.expect("no error, so the handler parsed"))
     }
 
-    fn validate(args: Args, handler: Handler, errors: &mut Accumulator) -> Model {
+    fn validate(args: Args, handler: Handler, errors: &mut Errors) -> Model {
         let style = args.etag.map_or(Style::Hash, |style| style.into_inner());
         let output = match handler.return_type() {
             None => Output::Unit,
             Some(ty) if handler.returns_impl_trait() => {
-                if style != Style::Hash {
-                    errors.push(
-                        Error::custom(
-                            "this ETag style reads the value the handler returns, so the \
+                if !matches!(style, Style::Hash) {
+                    errors.push(syn::Error::new(
+                        ty.span(),
+                        "this ETag style reads the value the handler returns, so the \
                              return type must name it: write the type (such as `Json<Image>`) \
                              instead of `impl Trait`, or use etag = \"hash\"",
-                        )
-                        .with_span(ty),
-                    );
+                    ));
                 }
                 Output::Opaque(ty.clone())
             }
@@ -109,17 +105,20 @@ impl Model {
 
         let ttl = args.ttl.map(|ttl| {
             if ttl.0.is_zero() {
-                errors
-                    .push(Error::custom("`ttl` must be greater than zero").with_span(&ttl.span()));
+                errors.push(syn::Error::new(
+                    ttl.span(),
+                    "`ttl` must be greater than zero",
+                ));
             }
             ttl.0
         });
         let max_age = args.max_age.as_ref().map(|max_age| {
             let DurationArg(duration) = **max_age;
             if duration.subsec_nanos() != 0 {
-                errors.push(
-                    Error::custom("`max_age` is sent in whole seconds").with_span(&max_age.span()),
-                );
+                errors.push(syn::Error::new(
+                    max_age.span(),
+                    "`max_age` is sent in whole seconds",
+                ));
             }
             duration.as_secs()
         });
@@ -186,16 +185,16 @@ fn check_stale_windows(
     while_revalidate: Option<&SpannedValue<DurationArg>>,
     if_error: Option<&SpannedValue<DurationArg>>,
     advertise: Flag,
-    errors: &mut Accumulator,
+    errors: &mut Errors,
 ) -> (Option<Duration>, Option<Duration>) {
     let mut window = |name: &str, arg: Option<&SpannedValue<DurationArg>>| {
         let arg = arg?;
         let DurationArg(duration) = **arg;
         if advertise.is_present() && duration.subsec_nanos() != 0 {
-            errors.push(
-                Error::custom(format!("`{name}` is sent in whole seconds when advertised"))
-                    .with_span(&arg.span()),
-            );
+            errors.push(syn::Error::new(
+                arg.span(),
+                format!("`{name}` is sent in whole seconds when advertised"),
+            ));
         }
         (!duration.is_zero()).then_some(duration)
     };
@@ -205,13 +204,13 @@ fn check_stale_windows(
     );
     if advertise.is_present() && windows == (None, None) {
         let written = while_revalidate.is_some() || if_error.is_some();
-        errors.push(
-            Error::custom(format!(
+        errors.push(syn::Error::new(
+            advertise.span(),
+            format!(
                 "`advertise_stale` needs `stale_while_revalidate` or `stale_if_error`{}",
                 if written { " greater than zero" } else { "" }
-            ))
-            .with_span(&advertise.span()),
-        );
+            ),
+        ));
     }
     windows
 }
@@ -221,26 +220,26 @@ fn check_stale_windows(
 pub(crate) fn split_tags(
     Strings(tags): Strings,
     handler: &Handler,
-    errors: &mut Accumulator,
+    errors: &mut Errors,
 ) -> (Vec<LitStr>, Vec<LitStr>) {
     let mut literal = Vec::new();
     let mut templated = Vec::new();
     for tag in tags {
         match template::parse(&tag.value()) {
             Ok(Tag::Literal(text)) if text.is_empty() => {
-                errors.push(Error::custom("a tag cannot be empty").with_span(&tag));
+                errors.push(syn::Error::new(tag.span(), "a tag cannot be empty"));
             }
             Ok(Tag::Literal(text)) => literal.push(LitStr::new(&text, tag.span())),
             Ok(Tag::Template(names)) => {
                 let unbound: Vec<_> = names.iter().filter(|name| !handler.binds(name)).collect();
                 for name in &unbound {
-                    errors.push(Error::custom(unbound_name(name, handler)).with_span(&tag));
+                    errors.push(syn::Error::new(tag.span(), unbound_name(name, handler)));
                 }
                 if unbound.is_empty() {
                     templated.push(tag);
                 }
             }
-            Err(message) => errors.push(Error::custom(message).with_span(&tag)),
+            Err(message) => errors.push(syn::Error::new(tag.span(), message)),
         }
     }
     (literal, templated)
@@ -260,7 +259,7 @@ fn unbound_name(name: &str, handler: &Handler) -> String {
 
 /// Header names in `vary(...)`: RFC 9110 §5.1 tokens, written lower case as
 /// the runtime keys on them, each once.
-fn check_vary(Strings(names): Strings, errors: &mut Accumulator) -> Vec<LitStr> {
+fn check_vary(Strings(names): Strings, errors: &mut Errors) -> Vec<LitStr> {
     let mut seen = Vec::<String>::new();
     for name in &names {
         let value = name.value();
@@ -282,7 +281,7 @@ fn check_vary(Strings(names): Strings, errors: &mut Accumulator) -> Vec<LitStr> 
             None
         };
         if let Some(message) = message {
-            errors.push(Error::custom(message).with_span(name));
+            errors.push(syn::Error::new(name.span(), message));
         }
     }
     names
@@ -294,15 +293,18 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// A header value the runtime can send as is: visible ASCII and spaces.
-fn check_cache_control(value: &LitStr, errors: &mut Accumulator) {
+fn check_cache_control(value: &LitStr, errors: &mut Errors) {
     let text = value.value();
     if text.trim().is_empty() {
-        errors.push(Error::custom("`cache_control` cannot be empty").with_span(value));
+        errors.push(syn::Error::new(
+            value.span(),
+            "`cache_control` cannot be empty",
+        ));
     } else if !text.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
-        errors.push(
-            Error::custom("`cache_control` must be visible ASCII characters and spaces")
-                .with_span(value),
-        );
+        errors.push(syn::Error::new(
+            value.span(),
+            "`cache_control` must be visible ASCII characters and spaces",
+        ));
     }
 }
 
@@ -314,7 +316,7 @@ fn check_conflicts(
     no_cache: Flag,
     immutable: Flag,
     advertise_stale: Flag,
-    errors: &mut Accumulator,
+    errors: &mut Errors,
 ) {
     if cache_control.is_some() {
         let flags = [
@@ -330,20 +332,20 @@ fn check_conflicts(
                 .map(|(name, flag)| (*name, flag.span())),
         );
         for (name, span) in set {
-            errors.push(
-                Error::custom(format!(
+            errors.push(syn::Error::new(
+                span,
+                format!(
                     "`{name}` conflicts with `cache_control`, which sets the whole header: \
-                     write it in `cache_control` or remove `cache_control`"
-                ))
-                .with_span(&span),
-            );
+                         write it in `cache_control` or remove `cache_control`"
+                ),
+            ));
         }
     }
     if no_cache.is_present() && immutable.is_present() {
-        errors.push(
-            Error::custom("`immutable` conflicts with `no_cache`: choose one")
-                .with_span(&immutable.span()),
-        );
+        errors.push(syn::Error::new(
+            immutable.span(),
+            "`immutable` conflicts with `no_cache`: choose one",
+        ));
     }
 }
 
@@ -355,16 +357,13 @@ mod tests {
     const HANDLER: &str =
         "async fn get_image(Path(id): Path<i64>, State(db): State<Db>) -> Json<Image> { todo!() }";
 
-    fn model(args: TokenStream) -> darling::Result<Model> {
+    fn model(args: TokenStream) -> syn::Result<Model> {
         Model::parse(args, HANDLER.parse().unwrap())
     }
 
     fn messages(args: TokenStream, item: TokenStream) -> Vec<String> {
-        let err = Model::parse(args, item).unwrap_err();
-        syn::Error::from(err)
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect()
+        let err = Model::parse(args, item).err().expect("an error");
+        err.into_iter().map(|e| e.to_string()).collect()
     }
 
     fn arg_errors(args: TokenStream) -> Vec<String> {
@@ -374,7 +373,7 @@ mod tests {
     #[test]
     fn bare_attribute_is_hash_with_runtime_defaults() {
         let model = model(quote!()).unwrap();
-        assert_eq!(model.style, Style::Hash);
+        assert!(matches!(model.style, Style::Hash));
         assert_eq!(model.policy.ttl, None);
         assert!(!model.policy.strong);
         assert!(model.templated_tags.is_empty());

@@ -132,7 +132,11 @@ fn a_browser_revalidates_with_a_304_and_shows_live_stats() {
         .unwrap_or_else(|| panic!("#stat-bytes-saved holds no number:\n{dom}"));
     assert!(bytes_saved > 0, "the page shows {bytes_saved} bytes saved");
     // The stale-serving counters are shown with the rest, as numbers.
-    for id in ["stat-stale-served", "stat-refreshes", "stat-revalidated-unchanged"] {
+    for id in [
+        "stat-stale-served",
+        "stat-refreshes",
+        "stat-revalidated-unchanged",
+    ] {
         let shown = text_of(&dom, id).unwrap_or_default();
         assert!(
             shown.trim().parse::<u64>().is_ok(),

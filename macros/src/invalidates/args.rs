@@ -1,27 +1,25 @@
 //! The arguments of `#[invalidates(...)]` as written: string literals (the
-//! tags) first, then optional `cache = expr` and `crate = path`, read by
-//! darling. Only their shape is checked here.
+//! tags) first, then optional `cache = expr` and `crate = path`, read as
+//! [`crate::nested`] reads a list. Only their shape is checked here.
 
-use darling::ast::NestedMeta;
-use darling::error::Accumulator;
-use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
 use syn::{Lit, LitStr};
 
 use crate::args::{CratePath, UserExpr};
+use crate::errors::Errors;
+use crate::nested::{self, Nested, Seen};
 
 /// The named arguments.
-#[derive(Debug, Default, FromMeta)]
+#[derive(Default)]
 pub(crate) struct Named {
     /// The cache to invalidate in instead of the request's.
     pub cache: Option<UserExpr>,
     /// The path of the `cached-etag` crate, for re-exporters.
-    #[darling(rename = "crate")]
     pub krate: Option<CratePath>,
 }
 
 /// Everything between the parentheses.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Args {
     /// The tags, as written.
     pub tags: Vec<LitStr>,
@@ -32,25 +30,33 @@ pub(crate) struct Args {
 impl Args {
     /// Parses the arguments, pushing every mistake to `errors` and keeping
     /// what parsed, so that the model still checks it.
-    pub(crate) fn parse(tokens: TokenStream, errors: &mut Accumulator) -> Args {
-        let Some(items) = errors.handle(NestedMeta::parse_meta_list(tokens).map_err(Error::from))
-        else {
-            return Args::default();
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+        let mut args = Args::default();
+        let Some(items) = errors.handle(nested::parse_list(tokens)) else {
+            return args;
         };
-        let mut tags = Vec::new();
-        let mut metas = Vec::new();
-        for item in items {
+        // The tags first, then the named arguments: the errors in that order.
+        for item in &items {
             match item {
-                NestedMeta::Lit(Lit::Str(tag)) => tags.push(tag),
-                NestedMeta::Lit(other) => errors.push(
-                    Error::custom("expected a tag as a string literal, as in \"camera:{id}\"")
-                        .with_span(&other),
-                ),
-                meta => metas.push(meta),
+                Nested::Lit(Lit::Str(tag)) => args.tags.push(tag.clone()),
+                Nested::Lit(other) => errors.push(syn::Error::new(
+                    other.span(),
+                    "expected a tag as a string literal, as in \"camera:{id}\"",
+                )),
+                _ => {}
             }
         }
-        let named = errors.handle(Named::from_list(&metas)).unwrap_or_default();
-        Args { tags, named }
+        let mut seen = Seen::default();
+        for item in &items {
+            let Some(path) = item.path() else { continue };
+            let name = nested::path_to_string(path);
+            match name.as_str() {
+                "cache" => seen.fill(&mut args.named.cache, &name, item, errors),
+                "crate" => seen.fill(&mut args.named.krate, &name, item, errors),
+                _ => errors.push(nested::unknown_field(item, &name, &["cache", "crate"])),
+            }
+        }
+        args
     }
 }
 
@@ -61,7 +67,7 @@ mod tests {
     use super::*;
 
     fn parse(tokens: TokenStream) -> (Args, Vec<String>) {
-        let mut errors = Error::accumulator();
+        let mut errors = Errors::new();
         let args = Args::parse(tokens, &mut errors);
         let messages = match errors.finish() {
             Ok(()) => Vec::new(),

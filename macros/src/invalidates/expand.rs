@@ -17,7 +17,7 @@ pub(crate) fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
     match Model::parse(args, item.clone()) {
         Ok(model) => expand(&model),
         Err(errors) => {
-            let errors = errors.write_errors();
+            let errors = errors.into_compile_error();
             quote!(#item #errors)
         }
     }

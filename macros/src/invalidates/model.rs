@@ -4,16 +4,16 @@
 //! checked as a write handler's. Every mistake is reported, each at its
 //! token.
 
-use darling::Error;
 use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
 use syn::{Expr, LitStr, Type};
 
 use super::args::Args;
 use crate::args::{CratePath, Strings};
+use crate::errors::Errors;
 use crate::handler::Handler;
 
 /// One tag, checked.
-#[derive(Debug)]
 pub(crate) enum Tag {
     /// No placeholder: the tag, unescaped.
     Literal(LitStr),
@@ -22,7 +22,6 @@ pub(crate) enum Tag {
 }
 
 /// Everything the expansion needs, checked.
-#[derive(Debug)]
 pub(crate) struct Model {
     /// The handler as written.
     pub handler: Handler,
@@ -36,19 +35,17 @@ pub(crate) struct Model {
 
 impl Model {
     /// Parses and checks the attribute's arguments and the item.
-    pub(crate) fn parse(args: TokenStream, item: TokenStream) -> darling::Result<Model> {
-        let mut errors = Error::accumulator();
+    pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Model> {
+        let mut errors = Errors::new();
         let args = Args::parse(args, &mut errors);
         let handler = match syn::parse2::<syn::ItemFn>(item.clone()) {
-            Ok(_) => errors.handle(Handler::parse(item).map_err(Error::from)),
+            Ok(_) => errors.handle(Handler::parse(item)),
             Err(_) => {
-                errors.push(
-                    Error::custom(
-                        "#[invalidates] goes on an `async fn` write handler: \
-                         this item is not a function",
-                    )
-                    .with_span(&item),
-                );
+                errors.push(syn::Error::new(
+                    item.span(),
+                    "#[invalidates] goes on an `async fn` write handler: \
+                     this item is not a function",
+                ));
                 None
             }
         };
@@ -56,13 +53,11 @@ impl Model {
             handler.check_as("a write handler", &mut errors);
         }
         if args.tags.is_empty() {
-            errors.push(
-                Error::custom(
-                    "name the tags this write invalidates, as in \
-                     #[invalidates(\"camera:{id}\", \"cameras:list\")]",
-                )
-                .with_span(&Span::call_site()),
-            );
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "name the tags this write invalidates, as in \
+                 #[invalidates(\"camera:{id}\", \"cameras:list\")]",
+            ));
         }
         let model = handler.map(|handler| {
             // One at a time, so that the order written is the order sent.
@@ -117,7 +112,10 @@ mod tests {
         )
         .unwrap();
         let [Tag::Literal(list), Tag::Template(camera)] = &model.tags[..] else {
-            panic!("{:?}", model.tags);
+            panic!(
+                "{} tags, expected a literal then a template",
+                model.tags.len()
+            );
         };
         assert_eq!(list.value(), "cameras:list");
         assert_eq!(camera.value(), "camera:{id}");
