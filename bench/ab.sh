@@ -5,6 +5,8 @@
 #
 #   bash bench/ab.sh OLD_BIN NEW_BIN      # e.g. a worktree's target/release/bench-server
 #   ROUNDS=8 DURATION=5 bash bench/ab.sh old/bench-server target/release/bench-server
+#   SCENARIOS="miss work" bash bench/ab.sh OLD NEW   # a subset, or others:
+#     hit, 304, static, hello (the default); miss (unique keys), work (uncached)
 set -euo pipefail
 OLD=$1 NEW=$2
 ROUNDS=${ROUNDS:-6}
@@ -23,6 +25,16 @@ for port in 18091 18092; do
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/baseline/hello" >/dev/null && break; sleep 0.1; done
   curl -sf "http://127.0.0.1:$port/cached/work" >/dev/null
 done
+SCENARIOS=${SCENARIOS:-hit 304 static hello}
+# Unique keys per request, offset per run so rounds never repeat a key.
+cat >"$OUT/unique.lua" <<'LUA'
+local counter = 0
+local base = os.time() * 1000000 + math.random(0, 999) * 1000
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, wrk.path .. "?id=" .. string.format("%.0f", base + counter))
+end
+LUA
 TCK=$(getconf CLK_TCK)
 RESULTS="$OUT/results.tsv"
 : >"$RESULTS"
@@ -46,14 +58,20 @@ for round in $(seq 1 "$ROUNDS"); do
   for side in old new; do
     if [ $side = old ]; then pid=$OLD_PID port=18091; else pid=$NEW_PID port=18092; fi
     etag=$(curl -si "http://127.0.0.1:$port/cached/work" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
-    run $side $pid $port hit /cached/work
-    run $side $pid $port 304 /cached/work -H "If-None-Match: $etag"
-    run $side $pid $port static /baseline/static
-    run $side $pid $port hello /baseline/hello
+    for scenario in $SCENARIOS; do
+      case $scenario in
+        hit) run $side $pid $port hit /cached/work ;;
+        304) run $side $pid $port 304 /cached/work -H "If-None-Match: $etag" ;;
+        static) run $side $pid $port static /baseline/static ;;
+        hello) run $side $pid $port hello /baseline/hello ;;
+        miss) run $side $pid $port miss /cached/work -s "$OUT/unique.lua" ;;
+        work) run $side $pid $port work /baseline/work ;;
+      esac
+    done
   done
 done
 
-python3 - "$RESULTS" <<'PY'
+python3 - "$RESULTS" "$SCENARIOS" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -62,10 +80,14 @@ for line in open(sys.argv[1]):
 med = {k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
 print("| scenario | old req/s | new req/s | old CPU µs/req | new CPU µs/req | new/old CPU |")
 print("|---|---:|---:|---:|---:|---:|")
-for name in ["hit", "304", "static", "hello"]:
+names = sys.argv[2].split()
+for name in names:
     (ro, co), (rn, cn) = med[("old", name)], med[("new", name)]
     print(f"| {name} | {ro:,.0f} | {rn:,.0f} | {co:.2f} | {cn:.2f} | {cn / co:.3f} |")
+pairs = [("hit", "static"), ("304", "hello"), ("miss", "work")]
 for side in ["old", "new"]:
-    h, s, n, hello = (med[(side, x)][1] for x in ["hit", "static", "304", "hello"])
-    print(f"\n{side}: hit/static CPU {h / s:.3f}x, 304/hello CPU {n / hello:.3f}x")
+    ratios = [f"{a}/{b} CPU {med[(side, a)][1] / med[(side, b)][1]:.3f}x"
+              for a, b in pairs if a in names and b in names]
+    if ratios:
+        print(f"\n{side}: " + ", ".join(ratios))
 PY

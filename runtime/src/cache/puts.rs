@@ -26,7 +26,8 @@ pub(crate) struct Puts {
     /// Whether any put is registered: read without the lock by every
     /// invalidation and remote read.
     busy: AtomicBool,
-    map: Mutex<HashMap<Key, InFlight>>,
+    /// Hashed like the memory store's own table (see `flight.rs`).
+    map: Mutex<HashMap<Key, InFlight, quick_cache::DefaultHashBuilder>>,
 }
 
 #[derive(Debug)]
