@@ -40,12 +40,7 @@ type SlotKey = Arc<[u8]>;
 /// One resident entry. Dropping the last reference gives its bytes back, so
 /// the byte count stays exact however the slot leaves (eviction, removal,
 /// replacement). The entry lives inside, so a hit clones one `Arc`.
-///
-/// `repr(C)` with the two times first: a lookup reads them right after
-/// quick_cache's probe bumps the `Arc`'s count, and laid out at the start
-/// they share that cache line instead of costing a second miss.
 #[derive(Debug)]
-#[repr(C)]
 struct Resident {
     /// When the entry stops being fresh, on the store's clock; a soft
     /// invalidation moves it to the present.
