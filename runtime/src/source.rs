@@ -1,7 +1,7 @@
 //! Event sources: changes made outside this process, as streams of
 //! [`Event`](crate::Event)s for [`Cache::listen`](crate::Cache::listen).
 //!
-//! - [`postgres`] (feature `postgres`): `LISTEN/NOTIFY` fed by triggers
+//! - `postgres` (feature `postgres`): `LISTEN/NOTIFY` fed by triggers
 //!   that name the touched rows' tags and new ETags.
 //! - [`poll`]: a version that can only be read (SQLite's
 //!   `PRAGMA data_version`), polled, invalidating broadly when it moves.
