@@ -14,7 +14,6 @@
 mod bus;
 #[cfg(feature = "compression-core")]
 mod compressed;
-mod detach;
 mod flight;
 mod generation;
 mod outbox;

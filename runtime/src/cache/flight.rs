@@ -1,10 +1,9 @@
 //! Single-flight: concurrent misses on one key run the handler once.
 //!
 //! The first miss becomes the leader and registers a flight; later misses
-//! subscribe to it and wait (bounded) for its outcome. The leader's fill holds
-//! a [`LeaderGuard`] and outlives its request (it finishes in a task of its
-//! own if the client goes away); whatever way it ends (stored, not
-//! storable, panicked), dropping the leader publishes the
+//! subscribe to it and wait (bounded) for its outcome. The leader's fill runs
+//! in its own task holding a [`LeaderGuard`]; whatever way that task ends
+//! (stored, not storable, panicked), dropping the leader publishes the
 //! outcome and unregisters the flight, so no waiter can hang and no key can
 //! stay stuck.
 //!
@@ -33,9 +32,7 @@ pub(crate) enum State {
 
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
-    /// Keyed by request data: hashed like the memory store's own table,
-    /// with a seeded hasher cheaper than SipHash on keys this long.
-    map: Mutex<HashMap<Key, watch::Sender<State>, quick_cache::DefaultHashBuilder>>,
+    map: Mutex<HashMap<Key, watch::Sender<State>>>,
 }
 
 pub(crate) enum Role {

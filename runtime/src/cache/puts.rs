@@ -26,8 +26,7 @@ pub(crate) struct Puts {
     /// Whether any put is registered: read without the lock by every
     /// invalidation and remote read.
     busy: AtomicBool,
-    /// Hashed like the memory store's own table (see `flight.rs`).
-    map: Mutex<HashMap<Key, InFlight, quick_cache::DefaultHashBuilder>>,
+    map: Mutex<HashMap<Key, InFlight>>,
 }
 
 #[derive(Debug)]
