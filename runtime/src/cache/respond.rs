@@ -607,7 +607,7 @@ impl Cache {
         self.inner.generations.commit(start, names, || {
             stored = entry
                 .take()
-                .map(|entry| self.inner.memory.insert_shared(key.shared().clone(), entry));
+                .map(|entry| self.inner.memory.insert(key.as_bytes(), entry));
             if then_put && self.inner.remote.is_some() {
                 self.inner.puts.begin(key, &tags);
             }
