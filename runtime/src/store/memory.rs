@@ -371,6 +371,17 @@ impl MemoryStore {
         result
     }
 
+    /// The key and slot id of every entry the index lists under one of
+    /// `tags`, copied out so that the index lock is not held while slots
+    /// are removed or softened.
+    fn tagged(&self, tags: &[&str]) -> Vec<(SlotKey, u64)> {
+        let index = self.index.lock();
+        tags.iter()
+            .filter_map(|tag| index.get(*tag))
+            .flat_map(|keys| keys.iter().map(|(k, id)| (k.clone(), *id)))
+            .collect()
+    }
+
     /// Removes every entry carrying one of `tags`, unless its ETag equals `keep`.
     pub fn remove_tags(&self, tags: &[&str], keep: Option<&ETag>) -> Removed {
         self.remove_tags_each(tags, keep, |_, _| {})
@@ -384,13 +395,7 @@ impl MemoryStore {
         keep: Option<&ETag>,
         mut each: impl FnMut(&[u8], bool),
     ) -> Removed {
-        let members: Vec<(SlotKey, u64)> = {
-            let index = self.index.lock();
-            tags.iter()
-                .filter_map(|tag| index.get(*tag))
-                .flat_map(|keys| keys.iter().map(|(k, id)| (k.clone(), *id)))
-                .collect()
-        };
+        let members = self.tagged(tags);
         let mut result = Removed::default();
         let mut gone = Vec::new();
         for (key, id) in members {
@@ -453,13 +458,7 @@ impl MemoryStore {
         keep: Option<&ETag>,
         mut each: impl FnMut(&[u8], bool),
     ) -> Removed {
-        let members: Vec<(SlotKey, u64)> = {
-            let index = self.index.lock();
-            tags.iter()
-                .filter_map(|tag| index.get(*tag))
-                .flat_map(|keys| keys.iter().map(|(k, id)| (k.clone(), *id)))
-                .collect()
-        };
+        let members = self.tagged(tags);
         let mut result = Removed::default();
         for (key, id) in members {
             if let Some(slot) = self.slots.peek(&key).filter(|slot| slot.id == id) {
