@@ -193,6 +193,18 @@ struct Tally {
     /// The longest request, by the store's state when it ran (see
     /// [`Phase`]).
     max_latency_us: [AtomicU64; 3],
+    /// The first few wrong answers, described, for the failure message.
+    wrong: std::sync::Mutex<Vec<String>>,
+}
+
+impl Tally {
+    /// Keeps a description of a wrong answer (the first few only).
+    fn wrong(&self, what: impl FnOnce() -> String) {
+        let mut wrong = self.wrong.lock().unwrap();
+        if wrong.len() < 8 {
+            wrong.push(what());
+        }
+    }
 }
 
 /// What the store was going through while a request ran, for the latency
@@ -243,6 +255,8 @@ struct Report {
     transport_errors: u64,
     /// The longest request while the store was up, frozen, down.
     max_latency_ms: [u64; 3],
+    /// The first few wrong answers, described.
+    wrong: Vec<String>,
 }
 
 impl Report {
@@ -285,8 +299,15 @@ impl Report {
         );
         assert_eq!(self.server_errors, 0, "a 5xx");
         assert_eq!(self.transport_errors, 0, "a request got no answer");
-        assert_eq!(self.stale, 0, "a body older than a completed invalidation");
-        assert_eq!(self.wrong_304, 0, "a 304 for an old tag");
+        let wrong = self.wrong.join("\n  ");
+        assert_eq!(
+            self.stale, 0,
+            "a body older than a completed invalidation; the first:\n  {wrong}"
+        );
+        assert_eq!(
+            self.wrong_304, 0,
+            "a 304 for an old tag; the first:\n  {wrong}"
+        );
         assert_eq!(
             stats.hits + stats.misses,
             self.gets,
@@ -356,6 +377,13 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
                     let held_version = held[id].as_ref().map_or(0, |(_, v)| *v);
                     if held_version < floor {
                         tally.wrong_304.fetch_add(1, Ordering::Relaxed);
+                        tally.wrong(|| {
+                            format!(
+                                "304 for /doc/{id} to a client holding version {held_version}, \
+                                 floor {floor} (now {}), after {took} µs",
+                                db.floors[id].load(Ordering::SeqCst)
+                            )
+                        });
                     }
                     continue;
                 }
@@ -363,6 +391,13 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
                     Some((got, version)) if got == id => {
                         if version < floor {
                             tally.stale.fetch_add(1, Ordering::Relaxed);
+                            tally.wrong(|| {
+                                format!(
+                                    "{status} for /doc/{id} with version {version}, floor \
+                                     {floor} (now {}), etag {etag:?}, after {took} µs",
+                                    db.floors[id].load(Ordering::SeqCst)
+                                )
+                            });
                         }
                         if let Some(etag) = etag {
                             held[id] = Some((etag, version));
@@ -370,6 +405,7 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
                     }
                     _ => {
                         tally.stale.fetch_add(1, Ordering::Relaxed);
+                        tally.wrong(|| format!("{status} for /doc/{id} with body {body:?}"));
                     }
                 }
             }
@@ -429,6 +465,7 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
         server_errors: load(&tally.server_errors),
         transport_errors: load(&tally.transport_errors),
         max_latency_ms: [0, 1, 2].map(|p| load(&tally.max_latency_us[p]) / 1000),
+        wrong: std::mem::take(&mut *tally.wrong.lock().unwrap()),
     }
 }
 

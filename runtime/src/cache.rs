@@ -8,8 +8,9 @@
 //! refused is kept in the [`outbox`] and replayed until it lands. The
 //! request path is [`respond`], how changes reach a cache is [`bus`], and
 //! remote store calls fail open in [`remote`]; [`flight`] (single flight),
-//! [`generation`] (the fence) and [`outbox`] are the state machines they
-//! share.
+//! [`generation`] (the fence), [`puts`] and [`outbox`] are the state
+//! machines they share, made of the primitives in [`sync`] so that loom can
+//! check them.
 
 mod bus;
 #[cfg(feature = "compression-core")]
@@ -20,6 +21,7 @@ mod outbox;
 mod puts;
 mod remote;
 mod respond;
+mod sync;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Weak};
@@ -516,18 +518,22 @@ impl Cache {
         self.count(removed)
     }
 
-    /// Stamps the names, then removes their entries from memory: a fill that
-    /// started earlier and commits later sees the stamp; one that committed
-    /// earlier is removed here.
+    /// Stamps the names, dooms the remote puts they name, then removes their
+    /// entries from memory: a fill that started earlier and commits later
+    /// sees the stamp; one that committed earlier has its put doomed (it
+    /// registered the put under the fence, before the stamp) and its entry
+    /// removed here. Dooming before stamping would miss a put committed
+    /// between the two.
     fn invalidate_locally(&self, invalidation: &Invalidation) -> Removed {
         let generations = &self.inner.generations;
         let memory = &self.inner.memory;
         let routes = &self.inner.routes;
         let each = |key: &[u8], kept: bool| routes.invalidated(key, kept);
-        self.inner.puts.doom(invalidation);
+        let doom = || self.inner.puts.doom(invalidation);
         match invalidation {
             Invalidation::Key { key, keep, soft } => {
                 generations.bump([key.as_bytes()]);
+                doom();
                 let (key, keep) = (key.as_bytes(), keep.as_ref());
                 match soft {
                     true => memory.soften_each(key, keep, each),
@@ -536,6 +542,7 @@ impl Cache {
             }
             Invalidation::Tags { tags, keep, soft } => {
                 generations.bump(tags.iter().map(|t| t.as_bytes()));
+                doom();
                 let tags: Vec<&str> = tags.iter().map(|t| &**t).collect();
                 match soft {
                     true => memory.soften_tags_each(&tags, keep.as_ref(), each),
@@ -544,6 +551,7 @@ impl Cache {
             }
             Invalidation::Clear => {
                 generations.bump_all();
+                doom();
                 memory.clear();
                 Removed::default()
             }

@@ -7,15 +7,13 @@
 //! outcome and unregisters the flight, so no waiter can hang and no key can
 //! stay stuck.
 //!
-//! The lock and the channel come from [`sync`], so that the state machine
-//! below can be model-checked with loom (see `loom_models`).
-
-mod sync;
+//! The lock and the channel come from [`sync`](super::sync), so that the
+//! state machine below can be model-checked with loom (see `loom_models`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
-use sync::{Mutex, watch};
+use super::sync::{Mutex, watch};
 
 use crate::Key;
 use crate::store::EntryRef;
@@ -72,7 +70,10 @@ pub(crate) struct LeaderGuard {
 }
 
 impl LeaderGuard {
-    pub(crate) fn stored(&mut self, entry: EntryRef) {
+    /// Hands `entry` to the waiters and closes the flight: the next miss
+    /// leads a fill of its own. Called under the generation fence, in the
+    /// commit that stores `entry` (see `Cache::store_fresh`).
+    pub(crate) fn publish(mut self, entry: EntryRef) {
         self.outcome = Some(entry);
     }
 }
@@ -145,6 +146,7 @@ mod loom_models {
 
     use super::*;
     use crate::ETag;
+    use crate::cache::generation::Generations;
     use crate::store::{Entry, MemoryStore};
 
     /// How a leader's fill ends.
@@ -223,14 +225,13 @@ mod loom_models {
     /// an entry means running alone).
     fn miss(flights: &Arc<Flights>, leaders: &AtomicUsize, end: End, patience: Patience) -> Got {
         match flights.join(&key()) {
-            Role::Leader(mut guard) => {
+            Role::Leader(guard) => {
                 let at_once = leaders.fetch_add(1, Ordering::SeqCst) + 1;
                 assert_eq!(at_once, 1, "two leaders of one key at once");
                 match end {
                     End::Stored => {
-                        guard.stored(stored_entry());
                         leaders.fetch_sub(1, Ordering::SeqCst);
-                        drop(guard);
+                        guard.publish(stored_entry());
                     }
                     End::Unusable => {
                         leaders.fetch_sub(1, Ordering::SeqCst);
@@ -353,6 +354,69 @@ mod loom_models {
         });
     }
 
+    /// A fill commits and publishes while an invalidation of its key
+    /// removes it; a request that begins after the invalidation completed
+    /// must then miss and lead a fill of its own, never join the old flight
+    /// and be handed the entry the invalidation removed.
+    #[test]
+    fn a_request_after_an_invalidation_never_gets_the_entry_it_removed() {
+        loom::model(|| {
+            let generations = Arc::new(Generations::default());
+            let flights = Arc::new(Flights::default());
+            // What memory holds for the key, and whether the invalidation
+            // has completed (the floor a request that begins now must see).
+            let memory = Arc::new(loom::sync::Mutex::new(None::<EntryRef>));
+            let invalidated = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let Role::Leader(guard) = flights.join(&key()) else {
+                panic!("the first miss leads")
+            };
+            let start = generations.start();
+            let leader = {
+                let (generations, memory) = (generations.clone(), memory.clone());
+                // As `Cache::store_fresh` does: insert and publish under the
+                // fence.
+                loom::thread::spawn(move || {
+                    generations.commit(start, [key().as_bytes()], move || {
+                        *memory.lock().unwrap() = Some(stored_entry());
+                        guard.publish(stored_entry());
+                    })
+                })
+            };
+            let invalidation = {
+                let (generations, memory) = (generations.clone(), memory.clone());
+                let invalidated = invalidated.clone();
+                loom::thread::spawn(move || {
+                    generations.bump([key().as_bytes()]);
+                    *memory.lock().unwrap() = None;
+                    invalidated.store(true, Ordering::SeqCst);
+                })
+            };
+            // A request: it reads memory, then joins the flight on a miss.
+            let after_invalidation = invalidated.load(Ordering::SeqCst);
+            let hit = memory.lock().unwrap().clone();
+            let served = match hit {
+                Some(entry) => Some(entry),
+                None => match flights.join(&key()) {
+                    Role::Leader(_) => None,
+                    Role::Waiter(mut receiver) => {
+                        match ready(receiver.wait_for(|s| !matches!(s, State::Pending)))
+                            .map(|s| s.clone())
+                        {
+                            Ok(State::Stored(entry)) => Some(entry),
+                            _ => None,
+                        }
+                    }
+                },
+            };
+            assert!(
+                !(after_invalidation && served.is_some()),
+                "a request that began after the invalidation got the entry it removed"
+            );
+            leader.join().unwrap();
+            invalidation.join().unwrap();
+        });
+    }
+
     /// The cache dropped while a fill runs: its waiter is released (the
     /// channel closes with the flight map) and the leader's guard, which
     /// holds the flights weakly, drops quietly.
@@ -360,16 +424,13 @@ mod loom_models {
     fn dropping_the_cache_releases_waiters() {
         loom::model(|| {
             let flights = Arc::new(Flights::default());
-            let Role::Leader(mut guard) = flights.join(&key()) else {
+            let Role::Leader(guard) = flights.join(&key()) else {
                 panic!("the first miss leads")
             };
             let Role::Waiter(mut receiver) = flights.join(&key()) else {
                 panic!("the second miss waits")
             };
-            let leader = loom::thread::spawn(move || {
-                guard.stored(stored_entry());
-                drop(guard);
-            });
+            let leader = loom::thread::spawn(move || guard.publish(stored_entry()));
             let waiter = loom::thread::spawn(move || {
                 ready(receiver.wait_for(|state| !matches!(state, State::Pending)))
                     .map(|state| state.clone())

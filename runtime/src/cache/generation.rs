@@ -13,42 +13,13 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-use sync::{AtomicU64, Ordering, RwLock};
+use super::sync::{AtomicU64, Ordering, RwLock};
 
 #[cfg(not(cached_etag_loom))]
 const SLOTS: usize = 4096;
 // Two slots keep the model small and still let names collide.
 #[cfg(cached_etag_loom)]
 const SLOTS: usize = 2;
-
-/// The primitives the fence is made of: the real ones, or loom's when the
-/// model below is checked (`--cfg cached_etag_loom`).
-mod sync {
-    #[cfg(cached_etag_loom)]
-    pub(super) use loom::sync::atomic::{AtomicU64, Ordering};
-    #[cfg(not(cached_etag_loom))]
-    pub(super) use std::sync::atomic::{AtomicU64, Ordering};
-
-    #[cfg(not(cached_etag_loom))]
-    pub(super) type RwLock = parking_lot::RwLock<()>;
-
-    #[cfg(cached_etag_loom)]
-    #[derive(Debug)]
-    pub(super) struct RwLock(loom::sync::RwLock<()>);
-
-    #[cfg(cached_etag_loom)]
-    impl RwLock {
-        pub(super) fn new(value: ()) -> Self {
-            RwLock(loom::sync::RwLock::new(value))
-        }
-        pub(super) fn read(&self) -> loom::sync::RwLockReadGuard<'_, ()> {
-            self.0.read().expect("never poisoned")
-        }
-        pub(super) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, ()> {
-            self.0.write().expect("never poisoned")
-        }
-    }
-}
 
 #[derive(Debug)]
 pub(crate) struct Generations {

@@ -26,6 +26,7 @@ use super::Cache;
 use super::flight::{self, Role, State};
 use super::generation::Start;
 use super::outbox::Invalidation;
+use super::puts::Ticket;
 use super::remote::StoreBudget;
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
@@ -459,7 +460,7 @@ impl Cache {
         self,
         key: Key,
         lead: Lead,
-        mut leader: flight::LeaderGuard,
+        leader: flight::LeaderGuard,
         fill: F,
         budget: StoreBudget,
     ) -> Filled<B>
@@ -496,13 +497,11 @@ impl Cache {
             Counters::bump(&self.inner.counters.revalidated_unchanged);
             entry = renewed(previous, &lead.policy);
         }
-        let made = self.store_fresh(&key, start, entry, &route);
-        if let Filled::Stored(entry) = &made {
-            // Waiters are served before the remote put: they need not wait
-            // for the network.
-            leader.stored(entry.clone());
-            drop(leader);
-            self.put_remote(&key, entry, budget).await;
+        // Waiters are served before the remote put: they need not wait for
+        // the network.
+        let (made, put) = self.store_fresh(&key, start, entry, Some(leader), &route);
+        if let (Filled::Stored(entry), Some(put)) = (&made, put) {
+            self.put_remote(&key, entry, put, budget).await;
         }
         made
     }
@@ -556,61 +555,76 @@ impl Cache {
         budget: StoreBudget,
         route: &RouteCounters,
     ) -> Filled<B> {
-        let made = self.store_fresh(key, start, entry, route);
-        if let Filled::Stored(entry) = &made {
-            self.put_remote(key, entry, budget).await;
+        let (made, put) = self.store_fresh(key, start, entry, None, route);
+        if let (Filled::Stored(entry), Some(put)) = (&made, put) {
+            self.put_remote(key, entry, put, budget).await;
         }
         made
     }
 
     /// Commits a response this instance made, and counts what came of it.
+    /// Under the same fence, the remote put that follows is registered
+    /// ([`puts`](super::puts)); its ticket comes back with what was made.
+    /// When a flight's `leader` made it, the flight is published and
+    /// closed there too: an invalidation that follows the commit must also
+    /// find the flight closed, or a request that begins after the
+    /// invalidation, misses, and joins the still-open flight would be
+    /// handed the entry the invalidation removed.
     fn store_fresh<B>(
         &self,
         key: &Key,
         start: Start,
         entry: Entry,
+        leader: Option<flight::LeaderGuard>,
         route: &RouteCounters,
-    ) -> Filled<B> {
+    ) -> (Filled<B>, Option<Ticket>) {
         let counters = &self.inner.counters;
-        match self.commit(key, start, entry, true) {
+        let mut put = None;
+        let committed = self.commit(key, start, entry, |stored| {
+            if self.inner.remote.is_some() {
+                put = Some(self.inner.puts.begin(key, &stored.tags));
+            }
+            if let Some(leader) = leader {
+                leader.publish(stored.clone());
+            }
+        });
+        match committed {
             Ok(stored) => {
                 Counters::bump(&counters.stores);
                 route.stored(true);
-                Filled::Stored(stored)
+                (Filled::Stored(stored), put)
             }
             Err(entry) => {
                 Counters::bump(&counters.not_stored);
                 route.stored(false);
                 tracing::debug!(?key, "fill overtaken by an invalidation; not stored");
-                Filled::NotStored(*entry)
+                (Filled::NotStored(*entry), None)
             }
         }
     }
 
     /// The one way an entry enters memory, made here or read from the
     /// remote store: unless an invalidation of its key or one of its tags
-    /// began after `start`. A refused entry is handed back (boxed: refusals
-    /// are rare, and the `Result` stays small).
-    /// With `then_put`, the remote put that follows is registered under the
-    /// same fence ([`puts`](super::puts)).
+    /// began after `start`. Then `then` runs with the stored entry, under
+    /// the same fence: what an invalidation that follows must find done.
+    /// A refused entry is handed back (boxed: refusals are rare, and the
+    /// `Result` stays small).
     fn commit(
         &self,
         key: &Key,
         start: Start,
         entry: Entry,
-        then_put: bool,
+        then: impl FnOnce(&EntryRef),
     ) -> Result<EntryRef, Box<Entry>> {
         let tags = entry.tags.clone();
         let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
         let mut entry = Some(entry);
         let mut stored = None;
         self.inner.generations.commit(start, names, || {
-            stored = entry
-                .take()
-                .map(|entry| self.inner.memory.insert(key.as_bytes(), entry));
-            if then_put && self.inner.remote.is_some() {
-                self.inner.puts.begin(key, &tags);
-            }
+            let Some(entry) = entry.take() else { return };
+            let entry = self.inner.memory.insert(key.as_bytes(), entry);
+            then(&entry);
+            stored = Some(entry);
         });
         match (stored, entry) {
             (Some(stored), _) => Ok(stored),
@@ -624,18 +638,20 @@ impl Cache {
     /// committed; one that an invalidation overtook meanwhile is undone (see
     /// [`puts`](super::puts)), in a task of its own if this future is
     /// dropped first.
-    async fn put_remote(&self, key: &Key, entry: &Entry, mut budget: StoreBudget) {
+    async fn put_remote(&self, key: &Key, entry: &Entry, ticket: Ticket, mut budget: StoreBudget) {
         let Some(remote) = &self.inner.remote else {
             return;
         };
         let mut registered = Registered {
-            cache: Some(self.clone()),
+            put: Some((self.clone(), ticket)),
             key,
         };
         let put = remote.put(key.as_bytes(), entry);
         let _ = self.remote_call_within("put", put, &mut budget).await;
-        registered.cache = None;
-        if self.inner.puts.end(key) {
+        let Some((_, ticket)) = registered.put.take() else {
+            return;
+        };
+        if self.inner.puts.end(key, ticket) {
             self.undo_put(key.clone()).await;
         }
     }
@@ -666,7 +682,7 @@ impl Cache {
             Some(Lookup::Stale { entry, age }) if check.is_none() => InMemory::Stale { entry, age },
             Some(Lookup::Stale { entry, .. }) if agrees(&entry) => {
                 let start = self.inner.generations.start();
-                match self.commit(key, start, renewed(&entry, policy), false) {
+                match self.commit(key, start, renewed(&entry, policy), |_| ()) {
                     Ok(renewed) => {
                         Counters::bump(&self.inner.counters.revalidated_unchanged);
                         InMemory::Hit(renewed)
@@ -779,7 +795,7 @@ impl Cache {
             tracing::debug!(?key, "remote entry refused");
             return None;
         };
-        let entry = self.commit(key, start, entry, false).ok()?;
+        let entry = self.commit(key, start, entry, |_| ()).ok()?;
         // As in memory: a check that disagrees makes the entry stale.
         if let Some(check) = check
             && !check.weak_eq(&entry.etag)
@@ -1067,14 +1083,14 @@ impl Cache {
 /// A registered put whose future may be dropped before it returns: then
 /// the registration ends here, and an overtaken put is undone in a task.
 struct Registered<'a> {
-    cache: Option<Cache>,
+    put: Option<(Cache, Ticket)>,
     key: &'a Key,
 }
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        if let Some(cache) = self.cache.take()
-            && cache.inner.puts.end(self.key)
+        if let Some((cache, ticket)) = self.put.take()
+            && cache.inner.puts.end(self.key, ticket)
         {
             let key = self.key.clone();
             tokio::spawn(async move { cache.undo_put(key).await });

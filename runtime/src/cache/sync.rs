@@ -1,23 +1,47 @@
-//! The primitives a flight is made of: parking_lot's mutex and tokio's
-//! `watch` channel, or, when the model in [`flight`](super) is checked
-//! (`--cfg cached_etag_loom`), loom's mutex and a `watch` of the same shape
-//! built on loom's mutex and condvar, whose every interleaving loom can
-//! explore (it cannot see inside tokio). The usual build re-exports the real
-//! primitives, so the seam costs the request path nothing.
+//! The primitives the cache's shared state is made of: parking_lot's locks,
+//! std's atomics and tokio's `watch` channel, or, when the models in
+//! [`generation`](super::generation), [`flight`](super::flight) and
+//! [`puts`](super::puts) are checked (`--cfg cached_etag_loom`), loom's
+//! locks and atomics and a `watch` of the same shape built on loom's mutex
+//! and condvar, whose every interleaving loom can explore (it cannot see
+//! inside tokio). The usual build re-exports the real primitives, so the
+//! seam costs the request path nothing.
 
 #[cfg(not(cached_etag_loom))]
 pub(super) use parking_lot::Mutex;
 #[cfg(not(cached_etag_loom))]
-pub(crate) use tokio::sync::watch;
+pub(super) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(not(cached_etag_loom))]
+pub(super) use tokio::sync::watch;
+/// The fence's lock guards nothing but its own exclusion.
+#[cfg(not(cached_etag_loom))]
+pub(super) type RwLock = parking_lot::RwLock<()>;
 
 #[cfg(cached_etag_loom)]
-pub(super) use model::Mutex;
+pub(super) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(cached_etag_loom)]
-pub(crate) use model::watch;
+pub(super) use model::{Mutex, RwLock, watch};
 
 #[cfg(cached_etag_loom)]
 mod model {
     use std::fmt;
+
+    /// loom's lock with parking_lot's signature (no poisoning), guarding
+    /// nothing.
+    #[derive(Debug)]
+    pub(crate) struct RwLock(loom::sync::RwLock<()>);
+
+    impl RwLock {
+        pub(crate) fn new(value: ()) -> Self {
+            RwLock(loom::sync::RwLock::new(value))
+        }
+        pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, ()> {
+            self.0.read().expect("never poisoned")
+        }
+        pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, ()> {
+            self.0.write().expect("never poisoned")
+        }
+    }
 
     /// loom's mutex with parking_lot's signature (no poisoning).
     #[derive(Default)]
