@@ -15,6 +15,7 @@
 mod bus;
 #[cfg(feature = "compression-core")]
 mod compressed;
+mod detach;
 mod flight;
 mod generation;
 mod outbox;

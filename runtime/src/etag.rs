@@ -295,6 +295,20 @@ impl ETag {
         value.get(start..value.len() - 1).unwrap_or_default()
     }
 
+    /// This tag over another copy of its rendered text, which the memory
+    /// store keeps in the allocation of the body; a value that is not this
+    /// tag's text leaves the tag as it is.
+    pub(crate) fn over(&self, value: HeaderValue) -> ETag {
+        if value == self.value {
+            ETag {
+                value,
+                weak: self.weak,
+            }
+        } else {
+            self.clone()
+        }
+    }
+
     /// Whether this is a weak validator (`W/"…"`).
     pub fn is_weak(&self) -> bool {
         self.weak

@@ -12,6 +12,7 @@
 //! is not varied on (`Accept-Encoding` among them).
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, Method};
 
@@ -27,7 +28,7 @@ use crate::{Policy, RequestHead};
 /// assert_ne!(a, b);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Key(Box<[u8]>);
+pub struct Key(Arc<[u8]>);
 
 impl Key {
     /// Starts a key for the handler called `handler`.
@@ -111,6 +112,12 @@ impl Key {
         &self.0
     }
 
+    /// The key's bytes, shared: a miss keys its flight, its put and its
+    /// memory slot with them, each a reference count rather than a copy.
+    pub(crate) fn shared(&self) -> &Arc<[u8]> {
+        &self.0
+    }
+
     /// The key's length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -178,7 +185,7 @@ impl KeyBuilder {
 
     /// Finishes the key.
     pub fn finish(self) -> Key {
-        Key(self.0.into_boxed_slice())
+        Key(Arc::from(self.0))
     }
 }
 

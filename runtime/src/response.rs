@@ -195,7 +195,7 @@ impl Stamp<'_> {
                     parts.headers,
                     last_modified.is_some(),
                 ))),
-                body: compact(body),
+                body,
                 etag,
                 last_modified,
                 tags: self.tags.to_vec(),
@@ -412,19 +412,6 @@ fn without_validators(mut headers: HeaderMap, has_last_modified: bool) -> Header
         headers.remove(header::LAST_MODIFIED);
     }
     headers
-}
-
-/// A body to keep for long: small ones copied to an allocation of their own
-/// size. A serializer's buffer grows by doubling (axum's `Json` starts at
-/// 128 bytes), so a stored 7-byte body would otherwise hold 128; the copy
-/// is made once, on a miss.
-fn compact(body: Bytes) -> Bytes {
-    const COPIED_UP_TO: usize = 16 << 10;
-    if body.len() <= COPIED_UP_TO {
-        Bytes::copy_from_slice(&body)
-    } else {
-        body
-    }
 }
 
 /// An entry read back from a remote store, admitted only if it could have

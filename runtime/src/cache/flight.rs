@@ -1,11 +1,12 @@
 //! Single-flight: concurrent misses on one key run the handler once.
 //!
 //! The first miss becomes the leader and registers a flight; later misses
-//! subscribe to it and wait (bounded) for its outcome. The leader's fill runs
-//! in its own task holding a [`LeaderGuard`]; whatever way that task ends
-//! (stored, not storable, panicked), dropping the leader publishes the
-//! outcome and unregisters the flight, so no waiter can hang and no key can
-//! stay stuck.
+//! subscribe to it and wait (bounded) for its outcome. The leader's fill holds
+//! a [`LeaderGuard`] and outlives its request (it finishes in a task of its
+//! own if the client goes away); it publishes a stored entry in the commit
+//! that stores it, and whatever other way it ends (not storable, overtaken
+//! by an invalidation, panicked), dropping the leader publishes that and
+//! unregisters the flight, so no waiter can hang and no key can stay stuck.
 //!
 //! The lock and the channel come from [`sync`](super::sync), so that the
 //! state machine below can be model-checked with loom (see `loom_models`).
@@ -30,7 +31,9 @@ pub(crate) enum State {
 
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
-    map: Mutex<HashMap<Key, watch::Sender<State>>>,
+    /// Keyed by request data: hashed like the memory store's own table,
+    /// with a seeded hasher cheaper than SipHash on keys this long.
+    map: Mutex<HashMap<Key, watch::Sender<State>, quick_cache::DefaultHashBuilder>>,
 }
 
 pub(crate) enum Role {

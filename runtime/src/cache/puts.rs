@@ -33,7 +33,8 @@ pub(crate) struct Puts {
 struct State {
     /// The next put's ticket: tickets grow with time.
     next: u64,
-    keys: HashMap<Key, InFlight>,
+    /// Hashed like the memory store's own table (see `flight.rs`).
+    keys: HashMap<Key, InFlight, quick_cache::DefaultHashBuilder>,
 }
 
 /// The registered puts of one key.

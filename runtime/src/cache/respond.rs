@@ -23,6 +23,7 @@ use http_body::Body;
 use tracing::Instrument;
 
 use super::Cache;
+use super::detach::Detachable;
 use super::flight::{self, Role, State};
 use super::generation::Start;
 use super::outbox::Invalidation;
@@ -42,9 +43,9 @@ impl Cache {
     /// `tags` are the request's own tags (the policy's literal tags are
     /// added); `check` is a cheap validator: a stored entry with another
     /// ETag is stale, and when nothing is stored and it matches the client's
-    /// `If-None-Match` the answer is 304 without running anything. `fill`
-    /// runs in its own task on a miss, so that it completes even if the
-    /// client goes away.
+    /// `If-None-Match` the answer is 304 without running anything. On a miss
+    /// `fill` runs in the request's task, and finishes in a task of its own
+    /// if the client goes away first, so that it always completes.
     ///
     /// ```
     /// use std::sync::{Arc, LazyLock};
@@ -452,7 +453,7 @@ impl Cache {
         }
     }
 
-    /// The leader's fill, in its own task: run the handler, finish the
+    /// The leader's fill, which outlives its request: run the handler, finish the
     /// response, store it unless an invalidation overtook it. A fill that
     /// finds the ETag of the stale entry it replaces keeps that entry's
     /// body and headers, and only extends its life.
@@ -506,9 +507,9 @@ impl Cache {
         made
     }
 
-    /// Runs the leader's fill in a task of its own, so that it completes
-    /// (and its waiters are served) even if this request's client goes
-    /// away, and answers with what it made.
+    /// Runs the leader's fill, which completes (and serves its waiters) even
+    /// if this request's client goes away: it then finishes in a task of
+    /// its own (`detach.rs`). Answers with what it made.
     /// A failed fill (a 5xx or a panic) is answered with `fallback`, a
     /// stale entry within its stale-if-error window, when there is one.
     async fn answer_led<B>(
@@ -525,23 +526,15 @@ impl Cache {
             method,
             route,
         } = serving;
-        let filled = tokio::spawn(fill.in_current_span()).await;
-        if let Some(stale) = &fallback {
-            match &filled {
-                Ok(filled) if !filled.is_server_error() => {}
-                Err(error) if !error.is_panic() => {}
-                _ => return self.answer_instead_of_error(stale, preconditions, method, route),
-            }
+        let filled = Detachable::new(fill).await;
+        if let Some(stale) = &fallback
+            && !matches!(&filled, Ok(filled) if !filled.is_server_error())
+        {
+            return self.answer_instead_of_error(stale, preconditions, method, route);
         }
         match filled {
             Ok(filled) => self.answer_filled(filled, preconditions, method, route),
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(_) => {
-                // Only a runtime shutting down cancels the task.
-                let mut response = Response::new(B::from(Bytes::new()));
-                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-                response
-            }
+            Err(panic) => std::panic::resume_unwind(panic),
         }
     }
 
@@ -622,7 +615,7 @@ impl Cache {
         let mut stored = None;
         self.inner.generations.commit(start, names, || {
             let Some(entry) = entry.take() else { return };
-            let entry = self.inner.memory.insert(key.as_bytes(), entry);
+            let entry = self.inner.memory.insert_shared(key.shared().clone(), entry);
             then(&entry);
             stored = Some(entry);
         });

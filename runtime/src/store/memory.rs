@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use http::HeaderValue;
 use parking_lot::Mutex;
 use quick_cache::Lifecycle;
@@ -41,20 +42,18 @@ type SlotKey = Arc<[u8]>;
 /// replacement). The entry lives inside, so a hit clones one `Arc`.
 #[derive(Debug)]
 struct Resident {
-    entry: Entry,
-    /// `entry.last_modified` as an HTTP-date, rendered once for every hit
-    /// (boxed: most entries have none, and the slot stays 32 bytes smaller).
-    last_modified: Option<Box<HeaderValue>>,
-    id: u64,
     /// When the entry stops being fresh, on the store's clock; a soft
     /// invalidation moves it to the present.
     deadline: AtomicU64,
     /// When the entry leaves the store: `deadline` plus its stale window,
     /// or later after a soft invalidation gave it a new window.
     keep_until: AtomicU64,
-    /// The entry's stale window in nanoseconds.
-    stale_for: u64,
+    id: u64,
     weight: u64,
+    entry: Entry,
+    /// `entry.last_modified` as an HTTP-date, rendered once for every hit
+    /// (boxed: most entries have none, and the slot stays 32 bytes smaller).
+    last_modified: Option<Box<HeaderValue>>,
     counters: Arc<Counters>,
     /// The entry's compressed variants, made on demand; their bytes count
     /// in `counters.bytes` while the entry is resident (not in its weight,
@@ -280,6 +279,11 @@ impl MemoryStore {
     /// window, and returns a handle on it. An entry with no ttl (one read
     /// stale from a remote store) stopped being fresh at its `stored_at`.
     pub fn insert(&self, key: &[u8], entry: Entry) -> EntryRef {
+        self.insert_shared(Arc::from(key), entry)
+    }
+
+    /// [`insert`](Self::insert), with a key the caller already shares.
+    pub(crate) fn insert_shared(&self, key: SlotKey, entry: Entry) -> EntryRef {
         // Lifetimes can come from outside data (a remote store): each is
         // held to a year.
         let year = |d: Duration| clock::nanos(d.min(MAX_TTL));
@@ -291,9 +295,9 @@ impl MemoryStore {
         self.insert_until(key, entry, deadline)
     }
 
-    fn insert_until(&self, key: &[u8], entry: Entry, deadline: u64) -> EntryRef {
-        let stale_for = clock::nanos(entry.stale_for.min(MAX_TTL));
-        let key: SlotKey = Arc::from(key);
+    fn insert_until(&self, key: SlotKey, entry: Entry, deadline: u64) -> EntryRef {
+        let entry = packed(entry);
+        let stale_for = stale_window(&entry);
         let weight = (key.len() + entry.weight()) as u64;
         self.counters.bytes.fetch_add(weight, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -307,7 +311,6 @@ impl MemoryStore {
             id,
             deadline: AtomicU64::new(deadline),
             keep_until: AtomicU64::new(deadline.saturating_add(stale_for)),
-            stale_for,
             weight,
             counters: self.counters.clone(),
             #[cfg(feature = "compression-core")]
@@ -484,8 +487,10 @@ impl MemoryStore {
         }
         let now = self.clock.now();
         if slot.deadline.fetch_min(now, Ordering::Relaxed) > now {
-            slot.keep_until
-                .fetch_max(now.saturating_add(slot.stale_for), Ordering::Relaxed);
+            slot.keep_until.fetch_max(
+                now.saturating_add(stale_window(&slot.entry)),
+                Ordering::Relaxed,
+            );
             result.removed += 1;
         }
     }
@@ -503,6 +508,38 @@ impl MemoryStore {
         unlink(&mut self.index.lock(), &key, &slot);
         Some(slot)
     }
+}
+
+/// The entry's stale window on the store's clock.
+fn stale_window(entry: &Entry) -> u64 {
+    clock::nanos(entry.stale_for.min(MAX_TTL))
+}
+
+/// A small entry's ETag text and body copied into one allocation of their
+/// size. A serializer's buffer grows by doubling (axum's `Json` starts at
+/// 128 bytes), so a stored 7-byte body would otherwise hold 128, and the
+/// tag's text and the body would each take an allocation of their own and,
+/// on the first hit, a second one for the shared handle `Bytes` makes when
+/// first cloned: four allocations become two. Copied once, as the entry
+/// enters the store.
+fn packed(mut entry: Entry) -> Entry {
+    const PACKED_UP_TO: usize = 16 << 10;
+    let tag = entry.etag.to_header_value();
+    // Packed already (an entry renewed with its stored body): the body
+    // starts where the tag's text ends, in one buffer.
+    let packed = tag.as_bytes().as_ptr_range().end == entry.body.as_ptr();
+    if packed || entry.body.len() > PACKED_UP_TO {
+        return entry;
+    }
+    let mut both = Vec::with_capacity(tag.len() + entry.body.len());
+    both.extend_from_slice(tag.as_bytes());
+    both.extend_from_slice(&entry.body);
+    let both = Bytes::from(both);
+    if let Ok(value) = HeaderValue::from_maybe_shared(both.slice(..tag.len())) {
+        entry.etag = entry.etag.over(value);
+        entry.body = both.slice(tag.len()..);
+    }
+    entry
 }
 
 /// Unlinks `key` from the index of each of the slot's tags, only where the
@@ -576,7 +613,6 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use http::{HeaderMap, StatusCode};
     use std::time::{Duration, SystemTime};
 
@@ -592,6 +628,28 @@ mod tests {
             ttl: Duration::from_secs(ttl),
             stale_for: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn a_small_entry_keeps_its_tag_and_body_in_one_buffer() {
+        let store = MemoryStore::default();
+        let stored = store.insert(b"k", entry("{\"id\":7}", &[], 60));
+        let (tag, body) = (stored.etag.to_header_value(), stored.body.clone());
+        assert_eq!(body, "{\"id\":7}");
+        assert_eq!(stored.etag, ETag::from_content(b"{\"id\":7}"));
+        assert_eq!(
+            tag.as_bytes().as_ptr_range().end,
+            body.as_ptr(),
+            "one buffer"
+        );
+        // Stored again (renewed), it is not copied again.
+        let again = store.insert(b"k", Entry::clone(&stored));
+        assert_eq!(again.body.as_ptr(), body.as_ptr());
+        // A large body is left where it is.
+        let large = "x".repeat(17 << 10);
+        let big = entry(&large, &[], 60);
+        let at = big.body.as_ptr();
+        assert_eq!(store.insert(b"big", big).body.as_ptr(), at);
     }
 
     #[test]
