@@ -6,6 +6,10 @@
 #   bash bench/http.sh            # about 9 minutes on 2 cores
 #   ROUNDS=5 DURATION=10 bash bench/http.sh
 #   ONLY="1 8" bash bench/http.sh # only these scenarios
+#
+# Scenario 0 runs one endpoint against itself (A/A): how far its ratio, and
+# each round's, is from 1.00 is the noise of this run, the floor under
+# every other ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -97,6 +101,10 @@ ETAG=$(curl -si "$BASE/cached/work" | awk 'tolower($1) == "etag:" {print $2}' | 
 HANDMADE_ETAG=$(curl -si "$BASE/handmade/work" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
 echo "ETag of /cached/work: $ETAG"
 
+if want 0; then
+  echo "0. A/A: hello vs hello (the noise of this run)"
+  pair "hello/a" "$BASE/baseline/hello" "hello/b" "$BASE/baseline/hello"
+fi
 if want 1; then
   echo "1. 304 vs hello"
   pair "304/cached_work" "$BASE/cached/work" "hello/baseline" "$BASE/baseline/hello" -H "If-None-Match: $ETAG"
@@ -180,6 +188,7 @@ def ratio(a, b, label, rps_target=None, cpu_target=None):
     if cpu_target: t.append(f"target ≤ {cpu_target}x")
     print(f"| {label} | {ra / rb:.2f} | {ca / cb:.2f}x | {', '.join(t)} |")
 print("\n| ratio | req/s | CPU/req | target |\n|---|---:|---:|---|")
+ratio("hello/a", "hello/b", "0. A/A: hello vs hello (noise)")
 ratio("304/cached_work", "hello/baseline", "1. 304 vs hello", 0.95, 1.10)
 ratio("hit/cached_work", "static/baseline", "2. hit vs static bytes", 0.95, 1.05)
 ratio("hit/cached_work", "static_headers/baseline", "2b. hit vs static bytes with its headers", 0.96, 1.04)

@@ -20,7 +20,8 @@
 //! - a 304 only for a tag at least that new;
 //! - the counters add up (every GET a hit or a miss).
 //!
-//! `chaos_soak` runs for `SOAK_SECS` seconds (default 60),
+//! `chaos_soak` runs beside busy threads (`SOAK_HOGS`, default one per CPU)
+//! that load the machine, for `SOAK_SECS` seconds (default 60),
 //! `redis_chaos_soak` for `SOAK_SECS` too (default 30); each prints what it
 //! did (`--nocapture`).
 
@@ -469,6 +470,54 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
     }
 }
 
+/// Threads that spin while a soak runs, so that the scheduler preempts the
+/// server at any point of a request, as on a loaded machine: the races this
+/// soak has found showed up only under load. `SOAK_HOGS` of them (default:
+/// one per CPU; 0 for none).
+struct Hogs {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Hogs {
+    fn start() -> Hogs {
+        let n = std::env::var("SOAK_HOGS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Hogs { stop, threads }
+    }
+
+    /// Stops the threads; says how many there were.
+    fn stop(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = std::mem::take(&mut self.threads);
+        let n = threads.len();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        n
+    }
+}
+
+impl Drop for Hogs {
+    /// A soak that panics stops its threads too.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_soak() {
     let store = Faulty {
@@ -481,7 +530,9 @@ async fn chaos_soak() {
         .store_timeout(Duration::from_millis(40))
         .coalesce_timeout(Duration::from_millis(500))
         .build();
+    let hogs = Hogs::start();
     let report = soak(&cache, soak_secs(60), Phase::default()).await;
+    let hogs = hogs.stop();
     let stats = cache.stats();
     let faults: Vec<u64> = store
         .faults
@@ -489,7 +540,7 @@ async fn chaos_soak() {
         .map(|f| f.load(Ordering::Relaxed))
         .collect();
     eprintln!(
-        "soak {}; store faults: {} errors, {} stalls, {} drops; \
+        "soak {} beside {hogs} busy threads; store faults: {} errors, {} stalls, {} drops; \
          hits {} misses {} coalesced {} store errors {} invalidations pending {}",
         report.line(),
         faults[0],
