@@ -453,10 +453,10 @@ impl Cache {
         }
     }
 
-    /// The leader's fill, which outlives its request: run the handler, finish the
-    /// response, store it unless an invalidation overtook it. A fill that
-    /// finds the ETag of the stale entry it replaces keeps that entry's
-    /// body and headers, and only extends its life.
+    /// The leader's fill, which outlives its request: run the handler,
+    /// finish the response, store it unless an invalidation overtook it. A
+    /// fill that finds the ETag of the stale entry it replaces keeps that
+    /// entry's body and headers, and only extends its life.
     async fn lead<B, F>(
         self,
         key: Key,
