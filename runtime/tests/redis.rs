@@ -961,6 +961,92 @@ async fn an_outage_under_load_fails_open_and_recovers() {
     assert!(b.stats().hits > before);
 }
 
+/// More invalidations than the outbox keeps, made while Redis is frozen:
+/// they collapse into one clear, which reaches Redis once it is back, and
+/// until then this instance reads nothing they name back from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_past_its_bound_drains_as_a_clear_once_redis_is_back() {
+    redis_url();
+    const DOCS: usize = 20;
+    /// The most invalidations the outbox keeps before they collapse into
+    /// one clear.
+    const OUTBOX_BOUND: usize = 1_024;
+    // One past the bound: the last names a single document, so only the
+    // clear it collapses into can reach the others.
+    const INVALIDATIONS: usize = OUTBOX_BOUND + 1;
+    let port = free_port();
+    let server = Server::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let prefix = prefix("drain");
+    let build = || {
+        RedisStore::builder(url.as_str())
+            .prefix(&prefix)
+            .command_timeout(Duration::from_millis(80))
+            .connect_timeout(Duration::from_millis(100))
+            .circuit_breaker(3, Duration::from_millis(200))
+            .build()
+            .unwrap()
+    };
+    let (redis_a, redis_b) = (build(), build());
+    let a = Cache::builder().store(redis_a.clone()).build();
+    let runs = Arc::new(AtomicUsize::new(0));
+    for i in 0..DOCS {
+        respond(
+            &a,
+            &format!("/doc/{i}"),
+            &[&format!("doc:{i}")],
+            &runs,
+            "v1",
+        )
+        .await;
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), DOCS);
+    // Stored in Redis: another instance hits them.
+    let b = Cache::builder().store(redis_b.clone()).build();
+    let runs_b = Arc::new(AtomicUsize::new(0));
+    respond(&b, "/doc/0", &["doc:0"], &runs_b, "B's own").await;
+    assert_eq!(runs_b.load(Ordering::SeqCst), 0, "stored in Redis");
+
+    assert!(server.signal("-STOP"));
+    for n in 0..INVALIDATIONS {
+        let removed = a.invalidate_tag(&format!("doc:{}", n % DOCS)).await;
+        assert!(removed.remote_errors > 0, "Redis is frozen");
+    }
+    assert_eq!(
+        a.stats().invalidations_pending,
+        1,
+        "collapsed into one clear"
+    );
+    // Meanwhile this instance serves its own writes: every read runs the
+    // handler (Redis is frozen, and nothing old is read back from it).
+    let before = runs.load(Ordering::SeqCst);
+    respond(&a, "/doc/1", &["doc:1"], &runs, "v2").await;
+    assert_eq!(runs.load(Ordering::SeqCst), before + 1);
+
+    assert!(server.signal("-CONT"));
+    let drained = within(Duration::from_secs(10), || {
+        a.stats().invalidations_pending == 0
+    })
+    .await;
+    assert!(drained.is_some(), "the outbox drained: {:?}", a.stats());
+    // The clear reached Redis: a fresh instance finds none of the old
+    // entries there.
+    let c = Cache::builder().store(build()).build();
+    let runs_c = Arc::new(AtomicUsize::new(0));
+    for i in 0..DOCS {
+        let response = respond(
+            &c,
+            &format!("/doc/{i}"),
+            &[&format!("doc:{i}")],
+            &runs_c,
+            "v3",
+        )
+        .await;
+        assert_eq!(text(response).await, "v3", "/doc/{i} was cleared in Redis");
+    }
+    assert_eq!(runs_c.load(Ordering::SeqCst), DOCS);
+}
+
 // ---------------------------------------------------------------------------
 // Subscription loss
 

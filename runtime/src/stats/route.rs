@@ -349,7 +349,7 @@ pub(crate) enum RouteRef<'p> {
 }
 
 impl RouteRef<'_> {
-    /// The counters, owned: for a fill that runs in a task of its own.
+    /// The counters, owned: for a fill that may outlive its request.
     pub(crate) fn to_arc(&self) -> Arc<RouteCounters> {
         match self {
             RouteRef::Claimed(counters) => Arc::clone(counters),
