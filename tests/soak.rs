@@ -1,7 +1,8 @@
 //! A bounded chaos soak over loopback HTTP: 64 clients read a few thousand
 //! documents with a Zipf distribution, sending `If-None-Match` half the
 //! time; writers change documents and invalidate them by tag, by key and by
-//! event; the remote store under the cache misbehaves. Two soaks, one harness:
+//! event, hard or soft; the remote store under the cache misbehaves. Two
+//! soaks, one harness:
 //!
 //! - `chaos_soak`: a store wrapper that fails, stalls past the timeout and
 //!   drops calls at random;
@@ -427,15 +428,21 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
             while !stop.load(Ordering::Relaxed) {
                 let id = zipf.sample(&mut rng);
                 let version = db.versions[id].fetch_add(1, Ordering::SeqCst) + 1;
-                let removed = match rng.below(4) {
+                let key = || Key::for_get("soak::doc", &host, &format!("/doc/{id}"));
+                // Soft ones too: without a stale window in the policy, an
+                // entry marked stale is refreshed before it answers, so the
+                // floor holds for them as for the others.
+                let removed = match rng.below(6) {
                     0 => cache.invalidate_tag(&format!("doc:{id}")).await,
                     1 => {
                         let group = Event::tags([format!("group:{}", id % 32)]);
                         cache.apply(&group).await
                     }
-                    2 => {
-                        let key = Key::for_get("soak::doc", &host, &format!("/doc/{id}"));
-                        cache.invalidate(&key).await
+                    2 => cache.invalidate(&key()).await,
+                    3 => cache.invalidate_soft(&key()).await,
+                    4 => {
+                        let soft = Event::tags([format!("doc:{id}")]).soft();
+                        cache.apply(&soft).await
                     }
                     _ => cache.apply(&Event::tags([format!("doc:{id}")])).await,
                 };
