@@ -1,11 +1,14 @@
 //! A bounded chaos soak over loopback HTTP: 64 clients read a few thousand
 //! documents with a Zipf distribution, sending `If-None-Match` half the
 //! time; writers change documents and invalidate them by tag, by key and by
-//! event, hard or soft; the remote store under the cache misbehaves. Two
+//! event, hard or soft; the remote store under the cache misbehaves. Three
 //! soaks, one harness:
 //!
 //! - `chaos_soak`: a store wrapper that fails, stalls past the timeout and
 //!   drops calls at random;
+//! - `stale_chaos_soak`: the same store wrapper under a policy whose
+//!   entries live one second and then answer stale for 30 s while one
+//!   refresh runs behind them (hard invalidations only);
 //! - `redis_chaos_soak` (feature `redis`): a real `RedisStore` on a
 //!   `redis-server` the test starts on a free port, then freezes (`SIGSTOP`
 //!   for a while, then `SIGCONT`), kills (`SIGKILL`: it loses everything)
@@ -23,8 +26,8 @@
 //!
 //! `chaos_soak` runs beside busy threads (`SOAK_HOGS`, default one per CPU)
 //! that load the machine, for `SOAK_SECS` seconds (default 60),
-//! `redis_chaos_soak` for `SOAK_SECS` too (default 30); each prints what it
-//! did (`--nocapture`).
+//! `stale_chaos_soak` and `redis_chaos_soak` for `SOAK_SECS` too (default
+//! 30); each prints what it did (`--nocapture`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,6 +54,43 @@ static POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| {
         .build()
 });
 
+/// A one-second ttl and a 30 s stale-while-revalidate window: most reads
+/// find their entry stale, are answered from it at once, and start a
+/// refresh behind it.
+static STALE_POLICY: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Policy::builder("soak::stale")
+        .ttl(Duration::from_secs(1))
+        .stale_while_revalidate(Duration::from_secs(30))
+        .tags(&["docs"])
+        .build()
+});
+
+/// What a soak reads, and how its writers may invalidate it.
+#[derive(Clone, Copy)]
+struct Route {
+    /// The path's first segment.
+    path: &'static str,
+    /// The policy's name, for invalidations by key.
+    policy: &'static str,
+    /// Whether writers also invalidate softly. Under a policy without a
+    /// stale window an entry marked stale is refreshed before it answers,
+    /// so the floor holds for soft invalidations too; within a window a
+    /// stale answer after one is allowed by design.
+    soft: bool,
+}
+
+const DOCS_ROUTE: Route = Route {
+    path: "doc",
+    policy: "soak::doc",
+    soft: true,
+};
+
+const STALE_ROUTE: Route = Route {
+    path: "stale",
+    policy: "soak::stale",
+    soft: false,
+};
+
 /// The "database": each document's version, and the version as of the
 /// last invalidation that completed (the floor a response must reach).
 struct Db {
@@ -59,9 +99,21 @@ struct Db {
 }
 
 async fn doc(request: CacheRequest, State(db): State<Arc<Db>>, Path(id): Path<usize>) -> Response {
+    read(request, &POLICY, db, id).await
+}
+
+async fn stale_doc(
+    request: CacheRequest,
+    State(db): State<Arc<Db>>,
+    Path(id): Path<usize>,
+) -> Response {
+    read(request, &STALE_POLICY, db, id).await
+}
+
+async fn read(request: CacheRequest, policy: &Arc<Policy>, db: Arc<Db>, id: usize) -> Response {
     let tags = vec![format!("doc:{id}"), format!("group:{}", id % 32)];
     request
-        .respond(&POLICY, tags, None, async move {
+        .respond(policy, tags, None, async move {
             let version = db.versions[id].load(Ordering::SeqCst);
             cached_etag::hash(format!("{id}:{version}"))
         })
@@ -320,13 +372,14 @@ impl Report {
 
 /// Serves the documents through `cache` on a loopback port and runs the
 /// clients and writers against it for `secs` seconds.
-async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
+async fn soak(cache: &Cache, secs: u64, phase: Phase, route: Route) -> Report {
     let db = Arc::new(Db {
         versions: (0..DOCS).map(|_| AtomicU64::new(1)).collect(),
         floors: (0..DOCS).map(|_| AtomicU64::new(1)).collect(),
     });
     let app = Router::new()
         .route("/doc/{id}", get(doc))
+        .route("/stale/{id}", get(stale_doc))
         .with_state(db.clone())
         .layer(Extension(cache.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -347,7 +400,8 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
             while !stop.load(Ordering::Relaxed) {
                 let id = zipf.sample(&mut rng);
                 let floor = db.floors[id].load(Ordering::SeqCst);
-                let mut request = client.get(format!("{base}/doc/{id}"));
+                let path = format!("/{}/{id}", route.path);
+                let mut request = client.get(format!("{base}{path}"));
                 let revalidate = rng.below(2) == 0;
                 if revalidate && let Some((etag, _)) = &held[id] {
                     request = request.header("if-none-match", etag);
@@ -381,7 +435,7 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
                         tally.wrong_304.fetch_add(1, Ordering::Relaxed);
                         tally.wrong(|| {
                             format!(
-                                "304 for /doc/{id} to a client holding version {held_version}, \
+                                "304 for {path} to a client holding version {held_version}, \
                                  floor {floor} (now {}), after {took} µs",
                                 db.floors[id].load(Ordering::SeqCst)
                             )
@@ -395,7 +449,7 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
                             tally.stale.fetch_add(1, Ordering::Relaxed);
                             tally.wrong(|| {
                                 format!(
-                                    "{status} for /doc/{id} with version {version}, floor \
+                                    "{status} for {path} with version {version}, floor \
                                      {floor} (now {}), etag {etag:?}, after {took} µs",
                                     db.floors[id].load(Ordering::SeqCst)
                                 )
@@ -407,7 +461,7 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
                     }
                     _ => {
                         tally.stale.fetch_add(1, Ordering::Relaxed);
-                        tally.wrong(|| format!("{status} for /doc/{id} with body {body:?}"));
+                        tally.wrong(|| format!("{status} for {path} with body {body:?}"));
                     }
                 }
             }
@@ -428,23 +482,22 @@ async fn soak(cache: &Cache, secs: u64, phase: Phase) -> Report {
             while !stop.load(Ordering::Relaxed) {
                 let id = zipf.sample(&mut rng);
                 let version = db.versions[id].fetch_add(1, Ordering::SeqCst) + 1;
-                let key = || Key::for_get("soak::doc", &host, &format!("/doc/{id}"));
-                // Soft ones too: without a stale window in the policy, an
-                // entry marked stale is refreshed before it answers, so the
-                // floor holds for them as for the others.
-                let removed = match rng.below(6) {
+                let path = format!("/{}/{id}", route.path);
+                let key = || Key::for_get(route.policy, &host, &path);
+                // Soft ones too where the route allows them (see `Route`).
+                let removed = match rng.below(if route.soft { 6 } else { 4 }) {
                     0 => cache.invalidate_tag(&format!("doc:{id}")).await,
                     1 => {
                         let group = Event::tags([format!("group:{}", id % 32)]);
                         cache.apply(&group).await
                     }
                     2 => cache.invalidate(&key()).await,
-                    3 => cache.invalidate_soft(&key()).await,
-                    4 => {
+                    3 => cache.apply(&Event::tags([format!("doc:{id}")])).await,
+                    4 => cache.invalidate_soft(&key()).await,
+                    _ => {
                         let soft = Event::tags([format!("doc:{id}")]).soft();
                         cache.apply(&soft).await
                     }
-                    _ => cache.apply(&Event::tags([format!("doc:{id}")])).await,
                 };
                 // Whether or not the store took it (`removed.remote_errors`),
                 // the invalidation completed here.
@@ -525,11 +578,11 @@ impl Drop for Hogs {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_soak() {
+/// A cache over a [`Faulty`] store whose faults follow `seed`.
+fn faulty_cache(seed: u64) -> (Cache, Faulty) {
     let store = Faulty {
         inner: Arc::new(MemoryStore::new(100_000, 256 << 20)),
-        seed: Arc::new(AtomicU64::new(0x5EED)),
+        seed: Arc::new(AtomicU64::new(seed)),
         faults: Arc::new(Default::default()),
     };
     let cache = Cache::builder()
@@ -537,8 +590,14 @@ async fn chaos_soak() {
         .store_timeout(Duration::from_millis(40))
         .coalesce_timeout(Duration::from_millis(500))
         .build();
+    (cache, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_soak() {
+    let (cache, store) = faulty_cache(0x5EED);
     let hogs = Hogs::start();
-    let report = soak(&cache, soak_secs(60), Phase::default()).await;
+    let report = soak(&cache, soak_secs(60), Phase::default(), DOCS_ROUTE).await;
     let hogs = hogs.stop();
     let stats = cache.stats();
     let faults: Vec<u64> = store
@@ -560,6 +619,32 @@ async fn chaos_soak() {
         stats.invalidations_pending,
     );
     report.check(&stats);
+}
+
+/// The chaos soak under stale-while-revalidate: entries live one second,
+/// then answer stale while one refresh runs behind them, for 30 s. Hard
+/// invalidations only, so the floor holds as before: a stale answer may be
+/// old, never older than the last completed invalidation. For `SOAK_SECS`
+/// (default 30), beside the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_chaos_soak() {
+    let (cache, _) = faulty_cache(0x57A1E);
+    let report = soak(&cache, soak_secs(30), Phase::default(), STALE_ROUTE).await;
+    let stats = cache.stats();
+    eprintln!(
+        "stale soak {}; hits {} (stale {}) misses {} refreshes {} unchanged {}",
+        report.line(),
+        stats.hits,
+        stats.stale_served,
+        stats.misses,
+        stats.refreshes,
+        stats.revalidated_unchanged,
+    );
+    report.check(&stats);
+    assert!(
+        stats.stale_served > 100 && stats.refreshes > 10,
+        "the stale window was hardly used: {stats:?}"
+    );
 }
 
 #[cfg(feature = "redis")]
@@ -689,7 +774,7 @@ mod redis {
         cache.follow(redis.announcements());
         let phase = Phase::default();
         let chaos = Chaos::start(server, port, phase.clone());
-        let report = soak(&cache, soak_secs(30), phase.clone()).await;
+        let report = soak(&cache, soak_secs(30), phase.clone(), DOCS_ROUTE).await;
         let faults = chaos.finish();
         let stats = cache.stats();
         let r = redis.stats();
