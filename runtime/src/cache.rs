@@ -519,22 +519,20 @@ impl Cache {
         self.count(removed)
     }
 
-    /// Stamps the names, dooms the remote puts they name, then removes their
-    /// entries from memory: a fill that started earlier and commits later
-    /// sees the stamp; one that committed earlier has its put doomed (it
-    /// registered the put under the fence, before the stamp) and its entry
-    /// removed here. Dooming before stamping would miss a put committed
-    /// between the two.
+    /// Stamps the names, removes their entries from memory, then dooms the
+    /// remote puts they name: a fill that started earlier and commits later
+    /// sees the stamp; one that committed earlier has its entry removed here
+    /// and its put doomed (it registered the put under the fence, before the
+    /// stamp). Dooming before stamping would miss a put committed between
+    /// the two.
     fn invalidate_locally(&self, invalidation: &Invalidation) -> Removed {
         let generations = &self.inner.generations;
         let memory = &self.inner.memory;
         let routes = &self.inner.routes;
         let each = |key: &[u8], kept: bool| routes.invalidated(key, kept);
-        let doom = || self.inner.puts.doom(invalidation);
-        match invalidation {
+        let removed = match invalidation {
             Invalidation::Key { key, keep, soft } => {
                 generations.bump([key.as_bytes()]);
-                doom();
                 let (key, keep) = (key.as_bytes(), keep.as_ref());
                 match soft {
                     true => memory.soften_each(key, keep, each),
@@ -543,7 +541,6 @@ impl Cache {
             }
             Invalidation::Tags { tags, keep, soft } => {
                 generations.bump(tags.iter().map(|t| t.as_bytes()));
-                doom();
                 let tags: Vec<&str> = tags.iter().map(|t| &**t).collect();
                 match soft {
                     true => memory.soften_tags_each(&tags, keep.as_ref(), each),
@@ -552,11 +549,12 @@ impl Cache {
             }
             Invalidation::Clear => {
                 generations.bump_all();
-                doom();
                 memory.clear();
                 Removed::default()
             }
-        }
+        };
+        self.inner.puts.doom(invalidation);
+        removed
     }
 
     /// One invalidation in the remote store; `None` if the call failed.

@@ -38,7 +38,7 @@ struct State {
 }
 
 /// The registered puts of one key.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct InFlight {
     tags: Vec<Arc<str>>,
     /// The tickets of the puts under way.
@@ -67,12 +67,7 @@ impl Puts {
         let mut state = self.state.lock();
         let ticket = state.next;
         state.next += 1;
-        let put = state.keys.entry(key.clone()).or_insert_with(|| InFlight {
-            tags: Vec::new(),
-            running: Vec::new(),
-            doomed_below: 0,
-            undoing: 0,
-        });
+        let put = state.keys.entry(key.clone()).or_default();
         put.running.push(ticket);
         put.tags = tags.to_vec();
         self.busy.store(true, Ordering::Release);
@@ -230,7 +225,7 @@ mod loom_models {
 
     /// A fill commits, registering its remote put under the fence (as
     /// `Cache::store_fresh` does), while an invalidation of its key stamps the
-    /// fence, then dooms puts (as `Cache::invalidate_locally` does). Whatever
+    /// fence and later dooms puts (as `Cache::invalidate_locally` does). Whatever
     /// the interleaving, a put whose commit the invalidation did not refuse
     /// is doomed, so that it is undone once it returns: otherwise it could
     /// land in the remote store after the invalidation removed the key
