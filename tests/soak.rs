@@ -194,7 +194,7 @@ impl Store for Faulty {
     fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>> {
         Box::pin(async move {
             self.fault().await?;
-            Ok(MemoryStore::get(&self.inner, key).map(|e| Entry::clone(&e)))
+            Ok(MemoryStore::get(&self.inner, key).map(|e| e.to_entry()))
         })
     }
     fn put<'a>(&'a self, key: &'a [u8], entry: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {

@@ -47,16 +47,17 @@ pub struct ETag {
     /// The header value, `W/"opaque"` or `"opaque"`, rendered once when the
     /// tag is made: every response that carries the tag clones it (a
     /// reference count) instead of formatting it again. The opaque part is
-    /// only `etagc` characters (RFC 9110 §8.8.3) and valid UTF-8.
+    /// only `etagc` characters (RFC 9110 §8.8.3) and valid UTF-8. Whether
+    /// the tag is weak is read from it (a leading `W/`), so that a tag is one
+    /// header value and no more.
     value: HeaderValue,
-    weak: bool,
 }
 
 impl fmt::Debug for ETag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ETag")
             .field("opaque", &self.opaque())
-            .field("weak", &self.weak)
+            .field("weak", &self.is_weak())
             .finish()
     }
 }
@@ -291,7 +292,7 @@ impl ETag {
     /// The opaque part's bytes: the value less `W/` and the quotes.
     fn opaque_bytes(&self) -> &[u8] {
         let value = self.value.as_bytes();
-        let start = if self.weak { 3 } else { 1 };
+        let start = if self.is_weak() { 3 } else { 1 };
         value.get(start..value.len() - 1).unwrap_or_default()
     }
 
@@ -300,10 +301,7 @@ impl ETag {
     /// tag's text leaves the tag as it is.
     pub(crate) fn over(&self, value: HeaderValue) -> ETag {
         if value == self.value {
-            ETag {
-                value,
-                weak: self.weak,
-            }
+            ETag { value }
         } else {
             self.clone()
         }
@@ -311,12 +309,12 @@ impl ETag {
 
     /// Whether this is a weak validator (`W/"…"`).
     pub fn is_weak(&self) -> bool {
-        self.weak
+        self.value.as_bytes().starts_with(b"W/")
     }
 
     /// The same opaque part with the given weakness.
     pub fn with_weak(self, weak: bool) -> ETag {
-        if weak == self.weak {
+        if weak == self.is_weak() {
             return self;
         }
         ETag::render(self.opaque(), weak)
@@ -351,7 +349,7 @@ impl ETag {
     /// # Ok::<(), cached_etag_runtime::etag::InvalidETag>(())
     /// ```
     pub fn strong_eq(&self, other: &ETag) -> bool {
-        !self.weak && !other.weak && self.opaque_bytes() == other.opaque_bytes()
+        !self.is_weak() && !other.is_weak() && self.opaque_bytes() == other.opaque_bytes()
     }
 
     /// Weak comparison (RFC 9110 §8.8.3.2): the opaque parts are identical,
@@ -386,12 +384,11 @@ impl ETag {
         text.push_str(opaque);
         text.push('"');
         match HeaderValue::from_maybe_shared(bytes::Bytes::from(text.into_bytes())) {
-            Ok(value) => ETag { value, weak },
+            Ok(value) => ETag { value },
             // Unreachable while the etagc invariant holds; an empty strong tag
             // keeps the no-panic promise if it ever did not.
             Err(_) => ETag {
                 value: HeaderValue::from_static("\"\""),
-                weak: false,
             },
         }
     }
@@ -525,7 +522,7 @@ impl ETag {
     pub(crate) fn as_ref(&self) -> ETagRef<'_> {
         ETagRef {
             opaque: self.opaque_bytes(),
-            weak: self.weak,
+            weak: self.is_weak(),
         }
     }
 }

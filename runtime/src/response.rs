@@ -18,7 +18,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 use crate::conditional::not_modified_headers;
-use crate::store::Entry;
+use crate::store::{Entry, Stored};
 use crate::{ETag, Policy};
 
 /// A response the handler just made, with the validators its ETag style
@@ -485,18 +485,13 @@ pub(crate) fn vary_names(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     Some(names)
 }
 
-/// A 200 from a stored entry: its replayed headers, then its validators;
-/// `last_modified` is the entry's time as an HTTP-date, rendered once when
-/// it was stored.
-pub(crate) fn from_entry<B: From<Bytes>>(
-    entry: &Entry,
-    last_modified: Option<HeaderValue>,
-) -> Response<B> {
+/// A 200 from a stored entry: its replayed headers, then its validators.
+pub(crate) fn from_entry<B: From<Bytes>>(entry: &Stored) -> Response<B> {
     let mut headers = HeaderMap::with_capacity(entry.headers.len() + 2);
     for (name, value) in entry.headers.iter() {
         headers.append(name.clone(), value.clone());
     }
-    with_validators(&mut headers, entry, last_modified);
+    with_validators(&mut headers, entry);
     let mut response = Response::new(B::from(entry.body.clone()));
     *response.status_mut() = entry.status;
     *response.headers_mut() = headers;
@@ -504,18 +499,16 @@ pub(crate) fn from_entry<B: From<Bytes>>(
 }
 
 /// The 304 answering for a stored entry (RFC 9110 §15.4.5).
-pub(crate) fn not_modified_entry<B: From<Bytes>>(
-    entry: &Entry,
-    last_modified: Option<HeaderValue>,
-) -> Response<B> {
+pub(crate) fn not_modified_entry<B: From<Bytes>>(entry: &Stored) -> Response<B> {
     let mut headers = not_modified_headers(&entry.headers);
-    with_validators(&mut headers, entry, last_modified);
+    with_validators(&mut headers, entry);
     not_modified_with(headers)
 }
 
-fn with_validators(headers: &mut HeaderMap, entry: &Entry, last_modified: Option<HeaderValue>) {
+/// `ETag`, and `Last-Modified` as rendered when the entry was stored.
+fn with_validators(headers: &mut HeaderMap, entry: &Stored) {
     headers.insert(header::ETAG, entry.etag.to_header_value());
-    if let Some(value) = last_modified {
+    if let Some(value) = entry.last_modified_value() {
         headers.insert(header::LAST_MODIFIED, value);
     }
 }

@@ -22,7 +22,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::ETag;
 
-pub use memory::{EntryRef, Lookup, MemoryStore};
+pub use memory::{EntryRef, Lookup, MemoryStore, Stored};
 
 /// A boxed future, as [`Store`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -605,8 +605,7 @@ async fn read_your_writes_while_readers_race_the_invalidation() {
     // To tell, on a failure, where the stale copy was.
     let probe = store(&url, &prefix);
     let k = key("/doc");
-    let version_of =
-        |entry: Option<&Entry>| entry.map(|e| String::from_utf8_lossy(&e.body).into_owned());
+    let version_of = |body: Option<&Bytes>| body.map(|b| String::from_utf8_lossy(b).into_owned());
     let version = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     // Readers keep one key hot, so that some read falls between the
@@ -634,8 +633,15 @@ async fn read_your_writes_while_readers_race_the_invalidation() {
         let (status, seen) = read_doc(&cache, &version).await;
         assert_eq!(status, StatusCode::OK);
         if seen < written {
-            let memory = version_of(cache.peek(&k).as_deref());
-            let redis = version_of(probe.get(k.as_bytes()).await.unwrap().as_ref());
+            let memory = version_of(cache.peek(&k).as_ref().map(|e| &e.body));
+            let redis = version_of(
+                probe
+                    .get(k.as_bytes())
+                    .await
+                    .unwrap()
+                    .as_ref()
+                    .map(|e| &e.body),
+            );
             stale.push((written, seen, memory, redis));
         }
         // Let the readers refill Redis and memory before the next write.
@@ -655,7 +661,7 @@ async fn read_your_writes_while_readers_race_the_invalidation() {
     );
     assert!(reads > ROUNDS as usize, "the readers ran");
     assert_eq!(not_ok, 0, "every read answered 200");
-    let held = version_of(cache.peek(&k).as_deref());
+    let held = version_of(cache.peek(&k).as_ref().map(|e| &e.body));
     assert!(
         stale.is_empty(),
         "in memory at the end: {held:?}; \

@@ -15,7 +15,7 @@
 use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::{Method, Response, StatusCode};
 
 use super::Cache;
@@ -24,7 +24,7 @@ use crate::compression::accept::{Accepted, Choice};
 use crate::compression::variants::{Set, Variants};
 use crate::conditional::{Current, Outcome, Preconditions};
 use crate::stats::route::RouteCounters;
-use crate::store::Entry;
+use crate::store::Stored;
 use crate::{ETag, response};
 
 /// The representation an answer is made of.
@@ -41,13 +41,11 @@ impl Cache {
     /// The answer from `entry`'s variants, or `None` when the entry answers
     /// as without compression. `variants` are those kept with a stored
     /// entry and the byte count they add to; an entry that was not stored
-    /// gets variants made for this answer alone. `last_modified` renders
-    /// the entry's time, called only when the answer is made here.
+    /// gets variants made for this answer alone.
     pub(super) fn answer_compressed<B: From<Bytes>>(
         &self,
-        entry: &Entry,
+        entry: &Stored,
         variants: Option<(&Variants, &AtomicU64)>,
-        last_modified: impl FnOnce() -> Option<HeaderValue>,
         preconditions: &Preconditions<'_>,
         method: &Method,
         route: &RouteCounters,
@@ -68,7 +66,7 @@ impl Cache {
         let accepted = Accepted::of(preconditions.request_headers());
         let chosen = choose(entry, set, &accepted, config, held);
         let judged = self.held_variant(entry, set, &accepted, chosen, preconditions, method);
-        let current = Current::new(Some(judged.etag), entry.last_modified);
+        let current = Current::new(Some(judged.etag), entry.last_modified());
         let saved = judged.body.map_or(entry.body.len(), Bytes::len);
         let outcome = self.evaluate(preconditions, method, current, saved, route);
         // A 304 names the variant the client holds; a 200 always sends the
@@ -79,7 +77,7 @@ impl Cache {
             Outcome::NotModified => judged,
             Outcome::Proceed => chosen,
         };
-        let headers = answer_headers(entry, set, sent, last_modified());
+        let headers = answer_headers(entry, set, sent);
         // RFC 9110 §15.4.5: the 304 carries what the 200 would (its ETag and
         // Vary among them), from the one header set built above.
         if outcome == Outcome::NotModified {
@@ -98,7 +96,7 @@ impl Cache {
     /// Weak tags are one for every variant, so only strong ones look.
     fn held_variant<'a>(
         &self,
-        entry: &'a Entry,
+        entry: &'a Stored,
         set: &'a Set,
         accepted: &Accepted,
         chosen: Representation<'a>,
@@ -109,7 +107,7 @@ impl Cache {
             return chosen;
         }
         let not_modified = |etag: &ETag| {
-            let current = Current::new(Some(etag), entry.last_modified);
+            let current = Current::new(Some(etag), entry.last_modified());
             preconditions.evaluate(method, current) == Outcome::NotModified
         };
         if not_modified(chosen.etag) {
@@ -143,7 +141,7 @@ impl Cache {
 /// variant (made now if no request asked for its coding before) or the
 /// stored body.
 fn choose<'a>(
-    entry: &'a Entry,
+    entry: &'a Stored,
     set: &'a Set,
     accepted: &Accepted,
     config: &Compression,
@@ -177,12 +175,7 @@ fn choose<'a>(
 
 /// The headers of an answer with `sent`: the entry's, its `Vary` merged
 /// with `accept-encoding`, the coding, and the variant's validators.
-fn answer_headers(
-    entry: &Entry,
-    set: &Set,
-    sent: Representation<'_>,
-    last_modified: Option<HeaderValue>,
-) -> HeaderMap {
+fn answer_headers(entry: &Stored, set: &Set, sent: Representation<'_>) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(entry.headers.len() + 4);
     for (name, value) in entry.headers.iter() {
         if name != header::VARY {
@@ -194,7 +187,7 @@ fn answer_headers(
         headers.insert(header::CONTENT_ENCODING, coding.header_value());
     }
     headers.insert(header::ETAG, sent.etag.to_header_value());
-    if let Some(value) = last_modified {
+    if let Some(value) = entry.last_modified_value() {
         headers.insert(header::LAST_MODIFIED, value);
     }
     headers

@@ -33,7 +33,7 @@ use crate::conditional::{Current, Outcome, Preconditions};
 use crate::response::{self, Fresh, Prepared, Stamp, Validators};
 use crate::stats::Counters;
 use crate::stats::route::{Answer, RouteCounters, RouteRef};
-use crate::store::{Entry, EntryRef, Lookup};
+use crate::store::{Entry, EntryRef, Lookup, Stored};
 use crate::{ETag, Key, Policy, RequestHead};
 
 impl Cache {
@@ -631,7 +631,13 @@ impl Cache {
     /// committed; one that an invalidation overtook meanwhile is undone (see
     /// [`puts`](super::puts)), in a task of its own if this future is
     /// dropped first.
-    async fn put_remote(&self, key: &Key, entry: &Entry, ticket: Ticket, mut budget: StoreBudget) {
+    async fn put_remote(
+        &self,
+        key: &Key,
+        entry: &EntryRef,
+        ticket: Ticket,
+        mut budget: StoreBudget,
+    ) {
         let Some(remote) = &self.inner.remote else {
             return;
         };
@@ -639,7 +645,8 @@ impl Cache {
             put: Some((self.clone(), ticket)),
             key,
         };
-        let put = remote.put(key.as_bytes(), entry);
+        let entry = entry.to_entry();
+        let put = remote.put(key.as_bytes(), &entry);
         let _ = self.remote_call_within("put", put, &mut budget).await;
         let Some((_, ticket)) = registered.put.take() else {
             return;
@@ -796,7 +803,7 @@ impl Cache {
             self.inner.memory.remove(key.as_bytes(), None);
             return None;
         }
-        Some(match entry.stale_age(SystemTime::now()) {
+        Some(match entry.stale_age() {
             None => Lookup::Fresh(entry),
             Some(age) => Lookup::Stale { entry, age },
         })
@@ -812,19 +819,14 @@ impl Cache {
         match made {
             Filled::Stored(entry) => self.answer_from_stored(&entry, preconditions, method, route),
             Filled::NotStored(entry) => {
-                let last_modified = || entry.last_modified.and_then(response::http_date);
+                let entry = Stored::from(entry);
                 #[cfg(feature = "compression-core")]
-                if let Some(response) = self.answer_compressed(
-                    &entry,
-                    None,
-                    last_modified,
-                    preconditions,
-                    method,
-                    route,
-                ) {
+                if let Some(response) =
+                    self.answer_compressed(&entry, None, preconditions, method, route)
+                {
                     return response;
                 }
-                self.answer_from_entry(&entry, last_modified(), preconditions, method, route)
+                self.answer_from_entry(&entry, preconditions, method, route)
             }
             Filled::PassThrough {
                 response,
@@ -841,33 +843,26 @@ impl Cache {
         route: &RouteCounters,
     ) -> Response<B> {
         #[cfg(feature = "compression-core")]
-        if let Some(response) = self.answer_compressed(
-            entry,
-            Some(entry.variants()),
-            || entry.last_modified_value(),
-            preconditions,
-            method,
-            route,
-        ) {
+        if let Some(response) =
+            self.answer_compressed(entry, Some(entry.variants()), preconditions, method, route)
+        {
             return response;
         }
-        let last_modified = entry.last_modified_value();
-        self.answer_from_entry(entry, last_modified, preconditions, method, route)
+        self.answer_from_entry(entry, preconditions, method, route)
     }
 
-    /// Answers from an entry; `last_modified` is its time as a header value.
+    /// Answers from an entry.
     fn answer_from_entry<B: From<Bytes>>(
         &self,
-        entry: &Entry,
-        last_modified: Option<http::HeaderValue>,
+        entry: &Stored,
         preconditions: &Preconditions<'_>,
         method: &Method,
         route: &RouteCounters,
     ) -> Response<B> {
-        let current = Current::new(Some(&entry.etag), entry.last_modified);
+        let current = Current::new(Some(&entry.etag), entry.last_modified());
         match self.evaluate(preconditions, method, current, entry.body.len(), route) {
-            Outcome::Proceed => response::from_entry(entry, last_modified),
-            Outcome::NotModified => response::not_modified_entry(entry, last_modified),
+            Outcome::Proceed => response::from_entry(entry),
+            Outcome::NotModified => response::not_modified_entry(entry),
             Outcome::PreconditionFailed => response::precondition_failed(),
         }
     }
@@ -968,13 +963,9 @@ struct Lead {
 
 /// `entry` with its life started again under `policy`: the same body,
 /// headers and validators (a refresh found the same ETag).
-fn renewed(entry: &Entry, policy: &Policy) -> Entry {
-    Entry {
-        stored_at: SystemTime::now(),
-        ttl: policy.ttl(),
-        stale_for: policy.stale().longest(),
-        ..entry.clone()
-    }
+fn renewed(entry: &Stored, policy: &Policy) -> Entry {
+    let stale_for = policy.stale().longest();
+    entry.with_life(SystemTime::now(), policy.ttl(), stale_for)
 }
 
 /// What [`Cache::respond_with`] worked out before memory missed, for the

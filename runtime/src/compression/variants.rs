@@ -18,7 +18,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 
 use super::{Coding, Compression};
 use crate::ETag;
-use crate::store::Entry;
+use crate::store::Stored;
 
 /// The variants of one entry, made on demand.
 #[derive(Debug, Default)]
@@ -43,7 +43,7 @@ pub(crate) struct Set {
 impl Variants {
     /// The shared parts of the entry's variants, decided on first use;
     /// `None` when the entry is not to be compressed.
-    pub(crate) fn set(&self, entry: &Entry, config: &Compression) -> Option<&Set> {
+    pub(crate) fn set(&self, entry: &Stored, config: &Compression) -> Option<&Set> {
         self.set
             .get_or_init(|| Set::for_entry(entry, config).map(Box::new))
             .as_deref()
@@ -59,7 +59,7 @@ impl Variants {
 }
 
 impl Set {
-    fn for_entry(entry: &Entry, config: &Compression) -> Option<Set> {
+    fn for_entry(entry: &Stored, config: &Compression) -> Option<Set> {
         if !config.is_on() || !compressible(&entry.headers, entry.body.len(), config) {
             return None;
         }

@@ -8,22 +8,25 @@
 //! deadline and a read past it removes the slot. A tag index maps each tag to
 //! the keys that carry it; every slot has a unique id so that cleaning the
 //! index after an eviction never unlinks a newer entry under the same key.
-//! Expiry is read from a clock chosen when the store is made (`clock.rs`).
+//! Expiry is read from a clock chosen when the store is made (`clock.rs`);
+//! a slot keeps an entry in the compact form hits read (`slot.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http::HeaderValue;
 use parking_lot::Mutex;
 use quick_cache::Lifecycle;
 use quick_cache::sync::Cache as QuickCache;
 
 mod clock;
+mod slot;
 
 use clock::Clock;
+use slot::{Resident, Shared, nanos, packed};
+
+pub use slot::{EntryRef, Stored};
 
 use super::{BoxFuture, Entry, Removed, Store, StoreError};
 use crate::ETag;
@@ -32,66 +35,9 @@ use crate::ETag;
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 /// Default bound on the bytes held (keys, headers, bodies): 64 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
-/// The longest an entry is kept when its TTL is too large for the clock.
-const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
-
 type SlotKey = Arc<[u8]>;
 
-/// One resident entry. Dropping the last reference gives its bytes back, so
-/// the byte count stays exact however the slot leaves (eviction, removal,
-/// replacement). The entry lives inside, so a hit clones one `Arc`.
-#[derive(Debug)]
-struct Resident {
-    /// When the entry stops being fresh, on the store's clock; a soft
-    /// invalidation moves it to the present.
-    deadline: AtomicU64,
-    /// When the entry leaves the store: `deadline` plus its stale window,
-    /// or later after a soft invalidation gave it a new window.
-    keep_until: AtomicU64,
-    id: u64,
-    weight: u64,
-    entry: Entry,
-    /// `entry.last_modified` as an HTTP-date, rendered once for every hit
-    /// (boxed: most entries have none, and the slot stays 32 bytes smaller).
-    last_modified: Option<Box<HeaderValue>>,
-    counters: Arc<Counters>,
-    /// The entry's compressed variants, made on demand; their bytes count
-    /// in `counters.bytes` while the entry is resident (not in its weight,
-    /// which is fixed when it enters).
-    #[cfg(feature = "compression-core")]
-    variants: crate::compression::variants::Variants,
-}
-
-impl Drop for Resident {
-    fn drop(&mut self) {
-        #[cfg(feature = "compression-core")]
-        let weight = self.weight + self.variants.bytes();
-        #[cfg(not(feature = "compression-core"))]
-        let weight = self.weight;
-        self.counters.bytes.fetch_sub(weight, Ordering::Relaxed);
-    }
-}
-
 type Slot = Arc<Resident>;
-
-/// A shared handle on an entry held by a [`MemoryStore`]: cloning it is one
-/// reference count, and it derefs to the [`Entry`].
-#[derive(Debug, Clone)]
-pub struct EntryRef(Slot);
-
-impl EntryRef {
-    /// The entry's `Last-Modified` header value, if it has one.
-    pub fn last_modified_value(&self) -> Option<HeaderValue> {
-        self.0.last_modified.as_deref().cloned()
-    }
-
-    /// The entry's compressed variants, and the byte count of the store
-    /// that holds it, which the variants made add to.
-    #[cfg(feature = "compression-core")]
-    pub(crate) fn variants(&self) -> (&crate::compression::variants::Variants, &AtomicU64) {
-        (&self.0.variants, &self.0.counters.bytes)
-    }
-}
 
 /// What [`MemoryStore::lookup`] found under a key.
 #[derive(Debug, Clone)]
@@ -106,20 +52,6 @@ pub enum Lookup {
         /// How long ago it stopped being fresh.
         age: Duration,
     },
-}
-
-impl std::ops::Deref for EntryRef {
-    type Target = Entry;
-
-    fn deref(&self) -> &Entry {
-        &self.0.entry
-    }
-}
-#[derive(Debug, Default)]
-struct Counters {
-    bytes: AtomicU64,
-    evictions: AtomicU64,
-    expirations: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -160,10 +92,9 @@ pub struct MemoryStore {
     slots: QuickCache<SlotKey, Slot, Weigh, quick_cache::DefaultHashBuilder, Evictions>,
     index: Mutex<Index>,
     next_id: AtomicU64,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     max_entries: usize,
     max_bytes: u64,
-    clock: Clock,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -209,10 +140,9 @@ impl MemoryStore {
             ),
             index: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
-            counters: Arc::default(),
+            shared: Arc::new(Shared::new(Clock::for_this_runtime())),
             max_entries,
             max_bytes,
-            clock: Clock::for_this_runtime(),
         }
     }
 
@@ -228,17 +158,17 @@ impl MemoryStore {
 
     /// The bytes held by resident entries (keys, headers, bodies).
     pub fn bytes(&self) -> u64 {
-        self.counters.bytes.load(Ordering::Relaxed)
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     /// Entries evicted to stay within the bounds, since creation.
     pub fn evictions(&self) -> u64 {
-        self.counters.evictions.load(Ordering::Relaxed)
+        self.shared.evictions.load(Ordering::Relaxed)
     }
 
     /// Entries found expired and dropped, since creation.
     pub fn expirations(&self) -> u64 {
-        self.counters.expirations.load(Ordering::Relaxed)
+        self.shared.expirations.load(Ordering::Relaxed)
     }
 
     /// The bounds this store was made with: `(max_entries, max_bytes)`.
@@ -259,7 +189,7 @@ impl MemoryStore {
     /// removed and not returned.
     pub fn lookup(&self, key: &[u8]) -> Option<Lookup> {
         let slot = self.slots.get(key)?;
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let deadline = slot.deadline.load(Ordering::Relaxed);
         if deadline > now {
             return Some(Lookup::Fresh(EntryRef(slot)));
@@ -270,7 +200,7 @@ impl MemoryStore {
             return Some(Lookup::Stale { entry, age });
         }
         if self.remove_slot(key, |s| s.id == slot.id).is_some() {
-            self.counters.expirations.fetch_add(1, Ordering::Relaxed);
+            self.shared.expirations.fetch_add(1, Ordering::Relaxed);
         }
         None
     }
@@ -286,36 +216,26 @@ impl MemoryStore {
     pub(crate) fn insert_shared(&self, key: SlotKey, entry: Entry) -> EntryRef {
         // Lifetimes can come from outside data (a remote store): each is
         // held to a year.
-        let year = |d: Duration| clock::nanos(d.min(MAX_TTL));
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         let deadline = match entry.stale_age(SystemTime::now()) {
-            Some(age) if entry.ttl.is_zero() => now.saturating_sub(year(age)),
-            _ => now.saturating_add(year(entry.ttl)),
+            Some(age) if entry.ttl.is_zero() => now.saturating_sub(nanos(age)),
+            _ => now.saturating_add(nanos(entry.ttl)),
         };
         self.insert_until(key, entry, deadline)
     }
 
     fn insert_until(&self, key: SlotKey, entry: Entry, deadline: u64) -> EntryRef {
         let entry = packed(entry);
-        let stale_for = stale_window(&entry);
         let weight = (key.len() + entry.weight()) as u64;
-        self.counters.bytes.fetch_add(weight, Ordering::Relaxed);
+        self.shared.bytes.fetch_add(weight, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let tags = entry.tags.clone();
-        let slot = Arc::new(Resident {
-            last_modified: entry
-                .last_modified
-                .and_then(crate::response::http_date)
-                .map(Box::new),
-            entry,
+        let slot = Arc::new(Resident::new(
+            Stored::from(entry),
+            deadline,
             id,
-            deadline: AtomicU64::new(deadline),
-            keep_until: AtomicU64::new(deadline.saturating_add(stale_for)),
             weight,
-            counters: self.counters.clone(),
-            #[cfg(feature = "compression-core")]
-            variants: Default::default(),
-        });
+            self.shared.clone(),
+        ));
         let handle = EntryRef(slot.clone());
         let mut evicted = Vec::new();
         // The slot goes in under the index lock, so that two inserts of one
@@ -336,7 +256,7 @@ impl MemoryStore {
         // An entry too large for the store is rejected and reported as
         // evicted at once; it must not enter the index.
         if !evicted.iter().any(|(_, s)| s.id == id) {
-            for tag in tags.iter() {
+            for tag in handle.tags.iter() {
                 index
                     .entry(tag.clone())
                     .or_default()
@@ -344,7 +264,7 @@ impl MemoryStore {
             }
         }
         drop(index);
-        self.counters
+        self.shared
             .evictions
             .fetch_add(evicted.len() as u64, Ordering::Relaxed);
         handle
@@ -365,7 +285,7 @@ impl MemoryStore {
     ) -> Removed {
         let mut result = Removed::default();
         let removed = self.remove_slot(key, |slot| {
-            let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
+            let kept = keep.is_some_and(|k| k.weak_eq(&slot.stored.etag));
             result.skipped += u64::from(kept);
             each(key, kept);
             !kept
@@ -403,7 +323,7 @@ impl MemoryStore {
         let mut gone = Vec::new();
         for (key, id) in members {
             let removed = self.slots.remove_if(&key, |slot| {
-                let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
+                let kept = keep.is_some_and(|k| k.weak_eq(&slot.stored.etag));
                 if slot.id == id {
                     result.skipped += u64::from(kept);
                     each(&key[..], kept);
@@ -479,16 +399,16 @@ impl MemoryStore {
         result: &mut Removed,
         each: &mut impl FnMut(&[u8], bool),
     ) {
-        let kept = keep.is_some_and(|k| k.weak_eq(&slot.entry.etag));
+        let kept = keep.is_some_and(|k| k.weak_eq(&slot.stored.etag));
         each(key, kept);
         if kept {
             result.skipped += 1;
             return;
         }
-        let now = self.clock.now();
+        let now = self.shared.clock.now();
         if slot.deadline.fetch_min(now, Ordering::Relaxed) > now {
             slot.keep_until.fetch_max(
-                now.saturating_add(stale_window(&slot.entry)),
+                now.saturating_add(nanos(slot.stored.stale_for())),
                 Ordering::Relaxed,
             );
             result.removed += 1;
@@ -510,42 +430,10 @@ impl MemoryStore {
     }
 }
 
-/// The entry's stale window on the store's clock.
-fn stale_window(entry: &Entry) -> u64 {
-    clock::nanos(entry.stale_for.min(MAX_TTL))
-}
-
-/// A small entry's ETag text and body copied into one allocation of their
-/// size. A serializer's buffer grows by doubling (axum's `Json` starts at
-/// 128 bytes), so a stored 7-byte body would otherwise hold 128, and the
-/// tag's text and the body would each take an allocation of their own and,
-/// on the first hit, a second one for the shared handle `Bytes` makes when
-/// first cloned: four allocations become two. Copied once, as the entry
-/// enters the store.
-fn packed(mut entry: Entry) -> Entry {
-    const PACKED_UP_TO: usize = 16 << 10;
-    let tag = entry.etag.to_header_value();
-    // Packed already (an entry renewed with its stored body): the body
-    // starts where the tag's text ends, in one buffer.
-    let packed = tag.as_bytes().as_ptr_range().end == entry.body.as_ptr();
-    if packed || entry.body.len() > PACKED_UP_TO {
-        return entry;
-    }
-    let mut both = Vec::with_capacity(tag.len() + entry.body.len());
-    both.extend_from_slice(tag.as_bytes());
-    both.extend_from_slice(&entry.body);
-    let both = Bytes::from(both);
-    if let Ok(value) = HeaderValue::from_maybe_shared(both.slice(..tag.len())) {
-        entry.etag = entry.etag.over(value);
-        entry.body = both.slice(tag.len()..);
-    }
-    entry
-}
-
 /// Unlinks `key` from the index of each of the slot's tags, only where the
 /// index still points at this very slot.
 fn unlink(index: &mut Index, key: &SlotKey, slot: &Slot) {
-    for tag in &slot.entry.tags {
+    for tag in &slot.stored.tags {
         if let Some(keys) = index.get_mut(tag) {
             if keys.get(key) == Some(&slot.id) {
                 keys.remove(key);
@@ -559,7 +447,7 @@ fn unlink(index: &mut Index, key: &SlotKey, slot: &Slot) {
 
 impl Store for MemoryStore {
     fn get<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Entry>, StoreError>> {
-        let entry = MemoryStore::get(self, key).map(|e| Entry::clone(&e));
+        let entry = MemoryStore::get(self, key).map(|e| e.to_entry());
         Box::pin(std::future::ready(Ok(entry)))
     }
 
@@ -613,6 +501,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use http::{HeaderMap, StatusCode};
     use std::time::{Duration, SystemTime};
 
@@ -643,7 +532,7 @@ mod tests {
             "one buffer"
         );
         // Stored again (renewed), it is not copied again.
-        let again = store.insert(b"k", Entry::clone(&stored));
+        let again = store.insert(b"k", stored.to_entry());
         assert_eq!(again.body.as_ptr(), body.as_ptr());
         // A large body is left where it is.
         let large = "x".repeat(17 << 10);
@@ -771,7 +660,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn on_a_server_runtime_entries_expire_by_the_coarse_clock() {
         let store = MemoryStore::default();
-        assert!(!store.clock.is_tokio());
+        assert!(!store.shared.clock.is_tokio());
         store.insert(b"k", entry("v", &["t"], 1));
         assert!(store.get(b"k").is_some());
         // A second's TTL leaves the first read room on a loaded machine;
