@@ -6,7 +6,10 @@
 #   bash bench/ab.sh OLD_BIN NEW_BIN      # e.g. a worktree's target/release/bench-server
 #   ROUNDS=8 DURATION=5 bash bench/ab.sh old/bench-server target/release/bench-server
 #   SCENARIOS="miss work" bash bench/ab.sh OLD NEW   # a subset, or others:
-#     hit, 304, static, hello (the default); miss (unique keys), work (uncached)
+#     hit, 304, static, hello (the default); miss (unique keys), work (uncached);
+#     the peers' misses on the same unique keys: miss-tower (tower-http-cache,
+#     moka, 10,000 entries like ours), miss-arc (axum-response-cache),
+#     miss-hand (the hand-written map, unbounded)
 set -euo pipefail
 OLD=$1 NEW=$2
 ROUNDS=${ROUNDS:-6}
@@ -66,6 +69,9 @@ for round in $(seq 1 "$ROUNDS"); do
         hello) run $side $pid $port hello /baseline/hello ;;
         miss) run $side $pid $port miss /cached/work -s "$OUT/unique.lua" ;;
         work) run $side $pid $port work /baseline/work ;;
+        miss-tower) run $side $pid $port miss-tower /peer/tower-http-cache -s "$OUT/unique.lua" ;;
+        miss-arc) run $side $pid $port miss-arc /peer/axum-response-cache -s "$OUT/unique.lua" ;;
+        miss-hand) run $side $pid $port miss-hand /handmade/work -s "$OUT/unique.lua" ;;
       esac
     done
   done
@@ -84,7 +90,9 @@ names = sys.argv[2].split()
 for name in names:
     (ro, co), (rn, cn) = med[("old", name)], med[("new", name)]
     print(f"| {name} | {ro:,.0f} | {rn:,.0f} | {co:.2f} | {cn:.2f} | {cn / co:.3f} |")
-pairs = [("hit", "static"), ("304", "hello"), ("miss", "work")]
+pairs = [("hit", "static"), ("304", "hello"), ("miss", "work"),
+         ("miss-tower", "work"), ("miss-arc", "work"), ("miss-hand", "work"),
+         ("miss", "miss-tower"), ("miss", "miss-arc")]
 for side in ["old", "new"]:
     ratios = [f"{a}/{b} CPU {med[(side, a)][1] / med[(side, b)][1]:.3f}x"
               for a, b in pairs if a in names and b in names]
