@@ -42,12 +42,26 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-async fn fill(cache: &Cache, ids: std::ops::Range<u64>) -> (u64, u64) {
+/// The same policy with a tag every entry shares and, per call, one tag
+/// of the entry's own, as `tags("smalls", "small:{id}")` gives.
+static TAGGED: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Policy::builder("bench::small")
+        .ttl(Duration::from_secs(3600))
+        .tags(&["smalls"])
+        .build()
+});
+
+async fn fill(cache: &Cache, ids: std::ops::Range<u64>, tagged: bool) -> (u64, u64) {
     let mut headers = HeaderMap::new();
     headers.insert(header::HOST, HeaderValue::from_static(HOST));
     let (mut key_bytes, mut body_bytes) = (0, 0);
     for id in ids {
         let path = format!("/small?id={id}");
+        let (policy, tags) = if tagged {
+            (&*TAGGED, vec![format!("small:{id}")])
+        } else {
+            (&*SMALL, Vec::new())
+        };
         let uri: Uri = path.parse().expect("a valid URI");
         let head = RequestHead {
             method: &Method::GET,
@@ -55,7 +69,7 @@ async fn fill(cache: &Cache, ids: std::ops::Range<u64>) -> (u64, u64) {
             headers: &headers,
         };
         let response: Response = cache
-            .respond(head, &SMALL, Vec::new(), None, async move {
+            .respond(head, policy, tags, None, async move {
                 cached_etag::hash(Json(id))
             })
             .await;
@@ -93,7 +107,7 @@ fn fill_floor(
 
 /// Bytes per entry beyond its key and body: a cache's, through the request
 /// path, after one read of each entry.
-async fn cache_per_entry(n: u64) -> f64 {
+async fn cache_per_entry(n: u64, tagged: bool) -> f64 {
     let cache = Cache::builder()
         // quick_cache evicts some before its estimated capacity is
         // reached (its shards fill unevenly): a quarter to spare.
@@ -102,12 +116,12 @@ async fn cache_per_entry(n: u64) -> f64 {
         .build();
     // Warm the allocator and the policy with a first thousand entries,
     // so that the growth measured is the entries'.
-    fill(&cache, 0..1_000).await;
+    fill(&cache, 0..1_000, tagged).await;
     let before = rss_bytes();
-    let (keys, bodies) = fill(&cache, 1_000..1_000 + n).await;
+    let (keys, bodies) = fill(&cache, 1_000..1_000 + n, tagged).await;
     // Read each entry once: a first hit shares its body and ETag, which
     // takes the allocations `Bytes` makes when it is first cloned.
-    fill(&cache, 1_000..1_000 + n).await;
+    fill(&cache, 1_000..1_000 + n, tagged).await;
     let after = rss_bytes();
     let stats = cache.stats();
     assert_eq!(stats.entries, n + 1_000, "every entry resident");
@@ -151,7 +165,8 @@ async fn main() {
     if let [what, n] = &args[..] {
         let n = n.parse().expect("a count of entries");
         let per = match what.as_str() {
-            "cache" => cache_per_entry(n).await,
+            "cache" => cache_per_entry(n, false).await,
+            "tagged" => cache_per_entry(n, true).await,
             _ => floor_per_entry(n),
         };
         println!("{per}");
@@ -160,14 +175,16 @@ async fn main() {
     println!("Bytes per entry beyond its key and body:");
     println!();
     println!(
-        "| entries | cached-etag | floor: a bare map of key to tag and body | cached-etag over the floor |"
+        "| entries | cached-etag | floor: a bare map of key to tag and body \
+         | cached-etag over the floor | tagged: one shared tag and one of its own |"
     );
-    println!("|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|");
     for n in [10_000u64, 100_000, 1_000_000] {
         let ours = measured("cache", n);
         let floor = measured("floor", n);
+        let tagged = measured("tagged", n);
         println!(
-            "| {n} | **{ours:.0} B** | {floor:.0} B | {:.0} B |",
+            "| {n} | **{ours:.0} B** | {floor:.0} B | {:.0} B | {tagged:.0} B |",
             ours - floor
         );
     }

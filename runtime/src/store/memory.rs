@@ -6,12 +6,12 @@
 //! `max_bytes / max_entries`, so the one weight capacity bounds both the bytes
 //! and the count. quick_cache has no expiry, so each slot carries its
 //! deadline and a read past it removes the slot. A tag index maps each tag to
-//! the keys that carry it; every slot has a unique id so that cleaning the
-//! index after an eviction never unlinks a newer entry under the same key.
+//! the keys that carry it (`index.rs`); every slot has a unique id so that
+//! cleaning the index after an eviction never unlinks a newer entry under
+//! the same key.
 //! Expiry is read from a clock chosen when the store is made (`clock.rs`);
 //! a slot keeps an entry in the compact form hits read (`slot.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -21,9 +21,11 @@ use quick_cache::Lifecycle;
 use quick_cache::sync::Cache as QuickCache;
 
 mod clock;
+mod index;
 mod slot;
 
 use clock::Clock;
+use index::TagIndex;
 use slot::{Resident, Shared, nanos, packed};
 
 pub use slot::{EntryRef, Stored};
@@ -78,8 +80,6 @@ impl Lifecycle<SlotKey, Slot> for Evictions {
     }
 }
 
-type Index = HashMap<Arc<str>, HashMap<SlotKey, u64>>;
-
 /// A bounded in-memory store with TTL and a tag index.
 ///
 /// ```
@@ -90,7 +90,7 @@ type Index = HashMap<Arc<str>, HashMap<SlotKey, u64>>;
 /// ```
 pub struct MemoryStore {
     slots: QuickCache<SlotKey, Slot, Weigh, quick_cache::DefaultHashBuilder, Evictions>,
-    index: Mutex<Index>,
+    index: Mutex<TagIndex>,
     next_id: AtomicU64,
     shared: Arc<Shared>,
     max_entries: usize,
@@ -138,7 +138,7 @@ impl MemoryStore {
                 quick_cache::DefaultHashBuilder::default(),
                 Evictions,
             ),
-            index: Mutex::new(HashMap::new()),
+            index: Mutex::new(TagIndex::default()),
             next_id: AtomicU64::new(0),
             shared: Arc::new(Shared::new(Clock::for_this_runtime())),
             max_entries,
@@ -248,19 +248,16 @@ impl MemoryStore {
         self.slots
             .insert_with_lifecycle(key.clone(), slot, &mut evicted);
         if let Some(old) = replaced {
-            unlink(&mut index, &key, &old);
+            index.unlink(&old.stored.tags, &key, old.id);
         }
         for (k, slot) in &evicted {
-            unlink(&mut index, k, slot);
+            index.unlink(&slot.stored.tags, k, slot.id);
         }
         // An entry too large for the store is rejected and reported as
         // evicted at once; it must not enter the index.
         if !evicted.iter().any(|(_, s)| s.id == id) {
             for tag in handle.tags.iter() {
-                index
-                    .entry(tag.clone())
-                    .or_default()
-                    .insert(key.clone(), id);
+                index.link(tag, &key, id);
             }
         }
         drop(index);
@@ -298,11 +295,7 @@ impl MemoryStore {
     /// `tags`, copied out so that the index lock is not held while slots
     /// are removed or softened.
     fn tagged(&self, tags: &[&str]) -> Vec<(SlotKey, u64)> {
-        let index = self.index.lock();
-        tags.iter()
-            .filter_map(|tag| index.get(*tag))
-            .flat_map(|keys| keys.iter().map(|(k, id)| (k.clone(), *id)))
-            .collect()
+        self.index.lock().members(tags)
     }
 
     /// Removes every entry carrying one of `tags`, unless its ETag equals `keep`.
@@ -338,7 +331,7 @@ impl MemoryStore {
         if !gone.is_empty() {
             let mut index = self.index.lock();
             for (key, slot) in &gone {
-                unlink(&mut index, key, slot);
+                index.unlink(&slot.stored.tags, key, slot.id);
             }
         }
         result
@@ -425,23 +418,8 @@ impl MemoryStore {
 
     fn remove_slot(&self, key: &[u8], keep_if: impl FnOnce(&Slot) -> bool) -> Option<Slot> {
         let (key, slot) = self.slots.remove_if(key, keep_if)?;
-        unlink(&mut self.index.lock(), &key, &slot);
+        self.index.lock().unlink(&slot.stored.tags, &key, slot.id);
         Some(slot)
-    }
-}
-
-/// Unlinks `key` from the index of each of the slot's tags, only where the
-/// index still points at this very slot.
-fn unlink(index: &mut Index, key: &SlotKey, slot: &Slot) {
-    for tag in &slot.stored.tags {
-        if let Some(keys) = index.get_mut(tag) {
-            if keys.get(key) == Some(&slot.id) {
-                keys.remove(key);
-            }
-            if keys.is_empty() {
-                index.remove(tag);
-            }
-        }
     }
 }
 
@@ -624,7 +602,7 @@ mod tests {
         store.insert(b"k", entry("v2", &["new"], 60));
         assert_eq!(store.remove_tags(&["old"], None).removed, 0);
         assert!(store.get(b"k").is_some());
-        assert!(!store.index.lock().contains_key("old"));
+        assert!(!store.index.lock().lists("old"));
         assert_eq!(store.remove_tags(&["new"], None).removed, 1);
     }
 
@@ -644,7 +622,7 @@ mod tests {
         }
         assert!(store.len() <= 100, "len {}", store.len());
         assert!(store.evictions() > 0);
-        let indexed: usize = store.index.lock().values().map(HashMap::len).sum();
+        let indexed = store.index.lock().pairs();
         assert_eq!(indexed, store.len(), "index tracks exactly the residents");
     }
 
