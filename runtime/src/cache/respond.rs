@@ -306,7 +306,10 @@ impl Cache {
                     method,
                     route: &route,
                 };
-                self.answer_led(fill, fallback, &serving).await
+                // Boxed here, as soon as it is made: this future then holds
+                // a pointer to the fill rather than the fill itself.
+                self.answer_led(Detachable::new(fill), fallback, &serving)
+                    .await
             }
             Role::Waiter(receiver) => match self.wait(&key, receiver, &route).await {
                 Waited::Stored(entry) => {
@@ -512,21 +515,22 @@ impl Cache {
     /// its own (`detach.rs`). Answers with what it made.
     /// A failed fill (a 5xx or a panic) is answered with `fallback`, a
     /// stale entry within its stale-if-error window, when there is one.
-    async fn answer_led<B>(
+    async fn answer_led<B, F>(
         &self,
-        fill: impl Future<Output = Filled<B>> + Send + 'static,
+        fill: Detachable<F>,
         fallback: Option<EntryRef>,
         serving: &Serving<'_>,
     ) -> Response<B>
     where
         B: Body + From<Bytes> + Send + 'static,
+        F: Future<Output = Filled<B>> + Send + 'static,
     {
         let &Serving {
             preconditions,
             method,
             route,
         } = serving;
-        let filled = Detachable::new(fill).await;
+        let filled = fill.await;
         if let Some(stale) = &fallback
             && !matches!(&filled, Ok(filled) if !filled.is_server_error())
         {
