@@ -660,4 +660,70 @@ mod tests {
         assert_eq!(store.expirations(), 1);
         assert!(store.index.lock().is_empty());
     }
+
+    /// `to_entry` hands an entry on (to a remote store, to a `Store::get`
+    /// caller) with what is left of its life, fresh or stale, so that the
+    /// store it enters keeps it no longer than this one would.
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_handed_on_carries_what_is_left_of_its_life() {
+        let store = MemoryStore::default();
+        let mut made = entry("v", &["t"], 60);
+        made.stale_for = Duration::from_secs(30);
+        let stored = store.insert(b"k", made);
+        assert_eq!(stored.stale_age(), None);
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let fresh = stored.to_entry();
+        assert_eq!(fresh.ttl, Duration::from_secs(50));
+        assert_eq!(fresh.stale_for, Duration::from_secs(30));
+        assert_eq!(fresh.body, "v");
+        assert_eq!(fresh.tags, [Arc::<str>::from("t")]);
+        assert_eq!(fresh.stale_age(SystemTime::now()), None);
+
+        tokio::time::advance(Duration::from_secs(55)).await;
+        assert_eq!(stored.stale_age(), Some(Duration::from_secs(5)));
+        let stale = stored.to_entry();
+        assert_eq!(stale.ttl, Duration::ZERO);
+        assert_eq!(stale.stale_for, Duration::from_secs(30));
+        let age = stale.stale_age(SystemTime::now()).expect("stale");
+        assert!(
+            age >= Duration::from_secs(5) && age < Duration::from_secs(6),
+            "{age:?}"
+        );
+
+        // Another store takes it as just as stale, and lets it go when this
+        // one would.
+        let other = MemoryStore::default();
+        other.insert(b"k", stale);
+        match other.lookup(b"k") {
+            Some(Lookup::Stale { age, .. }) => assert!(age >= Duration::from_secs(5)),
+            found => panic!("expected a stale entry, found {found:?}"),
+        }
+        tokio::time::advance(Duration::from_secs(26)).await;
+        assert!(store.lookup(b"k").is_none());
+        assert!(other.lookup(b"k").is_none());
+    }
+
+    #[test]
+    fn a_store_gets_whole_entries_back() {
+        let store = MemoryStore::default();
+        let mut made = entry("v", &["a", "b"], 60);
+        made.last_modified = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_732_442_400));
+        store.insert(b"k", made.clone());
+        let got = futures_util::FutureExt::now_or_never(Store::get(&store, b"k"))
+            .expect("ready")
+            .expect("no error")
+            .expect("found");
+        assert_eq!(
+            (got.status, got.body, got.etag, got.last_modified, got.tags),
+            (
+                made.status,
+                made.body,
+                made.etag,
+                made.last_modified,
+                made.tags
+            )
+        );
+        assert!(got.ttl <= made.ttl && got.ttl > Duration::from_secs(59));
+    }
 }
