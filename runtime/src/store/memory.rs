@@ -24,9 +24,9 @@ mod clock;
 mod index;
 mod slot;
 
-use clock::Clock;
+use clock::{Clock, nanos};
 use index::TagIndex;
-use slot::{Resident, Shared, nanos, packed};
+use slot::{Resident, Shared, packed};
 
 pub use slot::{EntryRef, Stored};
 

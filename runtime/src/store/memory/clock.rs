@@ -39,7 +39,7 @@ impl Clock {
     /// The time now, in nanoseconds since a year before the clock was made.
     pub(super) fn now(&self) -> u64 {
         let since_made = match self {
-            Clock::Tokio(start) => nanos(start.elapsed()),
+            Clock::Tokio(start) => saturating_nanos(start.elapsed()),
             Clock::Coarse(start) => coarsetime::Instant::now().duration_since(*start).as_nanos(),
         };
         since_made.saturating_add(ORIGIN)
@@ -56,8 +56,17 @@ impl Clock {
 const ORIGIN: u64 = 365 * 24 * 3600 * 1_000_000_000;
 
 /// `d` in nanoseconds, saturating (584 years).
-pub(super) fn nanos(d: Duration) -> u64 {
+fn saturating_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The longest an entry is kept when its TTL is too large for the clock.
+const MAX_LIFE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A lifetime in nanoseconds on the clock, held to a year: lifetimes can
+/// come from outside data (a remote store).
+pub(super) fn nanos(d: Duration) -> u64 {
+    saturating_nanos(d.min(MAX_LIFE))
 }
 
 #[cfg(test)]

@@ -15,13 +15,13 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use super::clock::{self, Clock};
+use super::clock::{Clock, nanos};
 use crate::ETag;
 use crate::store::Entry;
 
-/// What a store's slots share with it: its byte count (which a slot gives
-/// its bytes back to when its last handle drops) and the clock its
-/// deadlines are on.
+/// What a store's slots share with it: its counters (the byte count is the
+/// one a slot gives its bytes back to when its last handle drops) and the
+/// clock their deadlines are on.
 #[derive(Debug)]
 pub(super) struct Shared {
     pub(super) bytes: AtomicU64,
@@ -39,15 +39,6 @@ impl Shared {
             clock,
         }
     }
-}
-
-/// The longest an entry is kept when its TTL is too large for the clock.
-const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// `d` in nanoseconds on the store's clock, held to a year: lifetimes can
-/// come from outside data (a remote store).
-pub(super) fn nanos(d: Duration) -> u64 {
-    clock::nanos(d.min(MAX_TTL))
 }
 
 /// One resident entry. Dropping the last reference gives its bytes back, so
