@@ -13,7 +13,7 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-use super::sync::{AtomicU64, Ordering, RwLock};
+use super::sync::{AtomicU64, Ordering, ReadGuard, RwLock};
 
 #[cfg(not(cached_etag_loom))]
 const SLOTS: usize = 4096;
@@ -71,23 +71,40 @@ impl Generations {
         self.cleared.store(now, Ordering::SeqCst);
     }
 
-    /// Runs `insert` if no name was invalidated since `start`; says whether it ran.
+    /// Holds the fence open for a commit, if no name (key or tag) was
+    /// invalidated since `start`: what is inserted while the guard lives
+    /// is found by every invalidation that follows (it waits for the
+    /// guard), and none that came before is missed (it was seen here).
+    pub(crate) fn admit<'a>(
+        &self,
+        start: Start,
+        names: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Option<ReadGuard<'_>> {
+        let fence = self.fence.read();
+        if self.cleared.load(Ordering::SeqCst) > start.0 {
+            return None;
+        }
+        if names
+            .into_iter()
+            .any(|name| self.slots[slot(name)].load(Ordering::SeqCst) > start.0)
+        {
+            return None;
+        }
+        Some(fence)
+    }
+
+    /// Runs `insert` under the fence if no name was invalidated since
+    /// `start`; says whether it ran.
+    #[cfg(test)]
     pub(crate) fn commit<'a>(
         &self,
         start: Start,
         names: impl IntoIterator<Item = &'a [u8]>,
         insert: impl FnOnce(),
     ) -> bool {
-        let _fence = self.fence.read();
-        if self.cleared.load(Ordering::SeqCst) > start.0 {
+        let Some(_fence) = self.admit(start, names) else {
             return false;
-        }
-        if names
-            .into_iter()
-            .any(|name| self.slots[slot(name)].load(Ordering::SeqCst) > start.0)
-        {
-            return false;
-        }
+        };
         insert();
         true
     }

@@ -10,9 +10,9 @@
 //! key is invalidated again. Until every doomed put of the key is undone,
 //! a remote read of that key is refused. Each put carries a ticket, so that
 //! a put begun after the invalidation is told apart from the doomed ones
-//! still under way, whichever returns first. (A store shared by many instances should also refuse late puts
-//! itself, as the Redis store does, for the instances that do not see this
-//! one's registry.)
+//! still under way, whichever returns first. (A store shared by many
+//! instances should also refuse late puts itself, as the Redis store does,
+//! for the instances that do not see this one's registry.)
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -613,21 +613,17 @@ impl Cache {
         entry: Entry,
         then: impl FnOnce(&EntryRef),
     ) -> Result<EntryRef, Box<Entry>> {
-        let tags = entry.tags.clone();
-        let names = tags.iter().map(|t| t.as_bytes()).chain([key.as_bytes()]);
-        let mut entry = Some(entry);
-        let mut stored = None;
-        self.inner.generations.commit(start, names, || {
-            let Some(entry) = entry.take() else { return };
-            let entry = self.inner.memory.insert_shared(key.shared().clone(), entry);
-            then(&entry);
-            stored = Some(entry);
-        });
-        match (stored, entry) {
-            (Some(stored), _) => Ok(stored),
-            (None, Some(entry)) => Err(Box::new(entry)),
-            (None, None) => unreachable!("the entry is taken only when stored"),
-        }
+        let names = entry
+            .tags
+            .iter()
+            .map(|t| t.as_bytes())
+            .chain([key.as_bytes()]);
+        let Some(_fence) = self.inner.generations.admit(start, names) else {
+            return Err(Box::new(entry));
+        };
+        let stored = self.inner.memory.insert_shared(key.shared().clone(), entry);
+        then(&stored);
+        Ok(stored)
     }
 
     /// Puts a stored entry into the remote store, in what is left of the

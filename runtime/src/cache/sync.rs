@@ -16,15 +16,20 @@ pub(super) use tokio::sync::watch;
 /// The fence's lock guards nothing but its own exclusion.
 #[cfg(not(cached_etag_loom))]
 pub(super) type RwLock = parking_lot::RwLock<()>;
+/// A commit's hold on the fence.
+#[cfg(not(cached_etag_loom))]
+pub(super) type ReadGuard<'a> = parking_lot::RwLockReadGuard<'a, ()>;
 
 #[cfg(cached_etag_loom)]
 pub(super) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(cached_etag_loom)]
-pub(super) use model::{Mutex, RwLock, watch};
+pub(super) use model::{Mutex, ReadGuard, RwLock, watch};
 
 #[cfg(cached_etag_loom)]
 mod model {
     use std::fmt;
+
+    pub(crate) type ReadGuard<'a> = loom::sync::RwLockReadGuard<'a, ()>;
 
     /// loom's lock with parking_lot's signature (no poisoning), guarding
     /// nothing.
@@ -35,7 +40,7 @@ mod model {
         pub(crate) fn new(value: ()) -> Self {
             RwLock(loom::sync::RwLock::new(value))
         }
-        pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, ()> {
+        pub(crate) fn read(&self) -> ReadGuard<'_> {
             self.0.read().expect("never poisoned")
         }
         pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, ()> {

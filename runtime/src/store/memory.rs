@@ -217,9 +217,12 @@ impl MemoryStore {
         // Lifetimes can come from outside data (a remote store): each is
         // held to a year.
         let now = self.shared.clock.now();
-        let deadline = match entry.stale_age(SystemTime::now()) {
-            Some(age) if entry.ttl.is_zero() => now.saturating_sub(nanos(age)),
-            _ => now.saturating_add(nanos(entry.ttl)),
+        // Only an entry with no ttl needs the wall clock (a system call on
+        // some VMs): it stopped being fresh when it was stored.
+        let stale_age = || entry.stale_age(SystemTime::now());
+        let deadline = match entry.ttl.is_zero().then(stale_age).flatten() {
+            Some(age) => now.saturating_sub(nanos(age)),
+            None => now.saturating_add(nanos(entry.ttl)),
         };
         self.insert_until(key, entry, deadline)
     }

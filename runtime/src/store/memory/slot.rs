@@ -206,23 +206,19 @@ impl EntryRef {
     /// The whole entry, with what is left of its life: to put into another
     /// store, or to hand to a caller of [`Store::get`](crate::Store::get).
     pub fn to_entry(&self) -> Entry {
-        let now = self.0.shared.clock.now();
+        let (now, wall) = (self.0.shared.clock.now(), SystemTime::now());
         let deadline = self.0.deadline.load(Ordering::Relaxed);
         let keep_until = self.0.keep_until.load(Ordering::Relaxed);
-        let wall = SystemTime::now();
-        if deadline > now {
-            let ttl = Duration::from_nanos(deadline - now);
-            let stale_for = Duration::from_nanos(keep_until.saturating_sub(deadline));
-            return self.0.stored.with_life(wall, ttl, stale_for);
-        }
-        // Stale: stored with no ttl as long ago as it stopped being fresh
-        // (how a store reads an entry with no ttl left).
-        let age = Duration::from_nanos(now - deadline);
         let stale_for = Duration::from_nanos(keep_until.saturating_sub(deadline));
-        let stored_at = wall.checked_sub(age).unwrap_or(wall);
-        self.0
-            .stored
-            .with_life(stored_at, Duration::ZERO, stale_for)
+        let (stored_at, ttl) = if deadline > now {
+            (wall, Duration::from_nanos(deadline - now))
+        } else {
+            // Stale: stored with no ttl as long ago as it stopped being
+            // fresh (how a store reads an entry with no ttl left).
+            let age = Duration::from_nanos(now - deadline);
+            (wall.checked_sub(age).unwrap_or(wall), Duration::ZERO)
+        };
+        self.0.stored.with_life(stored_at, ttl, stale_for)
     }
 
     /// The entry's compressed variants, and the byte count of the store
